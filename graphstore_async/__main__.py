@@ -1,0 +1,3 @@
+from graphstore_async.cli import main
+
+raise SystemExit(main())

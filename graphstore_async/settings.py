@@ -1,0 +1,105 @@
+"""Settings: one frozen dataclass, read once at start-up from the environment and an optional TOML file."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "GSA_"
+SECRET_FIELDS = frozenset({"redis_url"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("./var/data")
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Public base URL (scheme://host:port) used in Location headers and IRIs; derived from the request when unset.
+    base_url: str | None = None
+    # TOML file with [server] settings, [accounts.*], [[tokens]] and [repositories."a/r"].
+    config_file: Path | None = None
+    max_body_bytes: int = 16 * 1024**3
+    # A gzip body may expand at most this many times (after the first MiB): a bomb is refused, not unpacked.
+    max_gzip_ratio: float = 100.0
+    # Bodies up to this size load in one transaction; larger ones are validated, then bulk loaded.
+    transactional_load_bytes: int = 8 * 1024**2
+    store_threads: int = 8
+    # SPARQL SERVICE makes the server fetch arbitrary URLs; off unless an operator turns it on.
+    allow_service: bool = False
+    max_header_bytes: int = 16 * 1024
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
+    @property
+    def repositories_dir(self) -> Path:
+        return self.data_dir / "repositories"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ, **overrides: Any) -> Settings:
+        """Defaults, then the TOML file's [server] table, then GSA_* variables, then explicit overrides."""
+        values: dict[str, Any] = {}
+        config_file = overrides.get("config_file") or environ.get(ENV_PREFIX + "CONFIG_FILE")
+        if config_file:
+            values.update(_server_table(Path(config_file)))
+            values["config_file"] = Path(config_file)
+        for f in dataclasses.fields(cls):
+            raw = environ.get(ENV_PREFIX + f.name.upper())
+            if raw is not None:
+                values[f.name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**_coerce(values))
+
+    @classmethod
+    def from_toml(cls, path: Path) -> Settings:
+        return cls(**_coerce({**_server_table(path), "config_file": path}))
+
+    def masked(self) -> dict[str, str]:
+        """The effective values as text, secrets masked (for `graphstore-async config`)."""
+        out: dict[str, str] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            text = "" if value is None else str(value)
+            if f.name in SECRET_FIELDS and "@" in text:
+                scheme, _, rest = text.partition("://")
+                text = f"{scheme}://***@{rest.rpartition('@')[2]}"
+            out[f.name] = text
+        return out
+
+
+def _server_table(path: Path) -> dict[str, Any]:
+    with path.open("rb") as fh:
+        doc = tomllib.load(fh)
+    server = doc.get("server", {})
+    if not isinstance(server, dict):
+        raise ValueError(f"{path}: [server] must be a table")
+    return dict(server)
+
+
+def _coerce(values: dict[str, Any]) -> dict[str, Any]:
+    types = {f.name: f.type for f in dataclasses.fields(Settings)}
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if name not in types:
+            raise ValueError(f"unknown setting {name!r}")
+        kind = str(types[name])
+        if value is None or not isinstance(value, str):
+            out[name] = Path(value) if "Path" in kind and isinstance(value, str) else value
+        elif kind.startswith("int"):
+            out[name] = int(value)
+        elif kind.startswith("bool"):
+            out[name] = value.strip().lower() in ("1", "true", "yes", "on")
+        elif kind.startswith("float"):
+            out[name] = float(value)
+        elif "Path" in kind:
+            out[name] = Path(value)
+        else:
+            out[name] = value
+    return out

@@ -1,0 +1,98 @@
+"""The storage boundary: what the server asks of a store, whichever store it is.
+
+Every method is a coroutine and none blocks the event loop. Graphs are named by IRI; `None` is the default graph.
+Bodies go in as spooled files (`Source`) and come out as `ByteStream`s, so an implementation over HTTP against
+another SPARQL 1.1 store (upload the file, stream the response) fits the same protocol as embedded Oxigraph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Protocol
+
+from graphstore_async.formats import Format
+
+GraphName = str | None  # None: the default graph
+
+
+class WholeDataset(Enum):
+    ALL = "all"
+
+
+ALL = WholeDataset.ALL  # every graph, for dump and size
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A protocol-specified dataset (default-graph-uri / named-graph-uri, or using-… for updates)."""
+
+    default_graphs: tuple[str, ...] = ()
+    named_graphs: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.default_graphs or self.named_graphs)
+
+
+@dataclass(frozen=True)
+class Source:
+    """A spooled RDF body: a file, its format and the base IRI for its relative IRIs."""
+
+    path: Path
+    format: Format
+    base_iri: str | None = None
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    created: bool  # the target graph did not exist before
+    statements: int  # statements read from the sources
+
+
+class ByteStream(Protocol):
+    """Serialized output, already started: errors that happen before the first byte have been raised."""
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class Store(Protocol):
+    async def query(
+        self, query: str, *, format: Format, dataset: Dataset | None = None, base_iri: str | None = None
+    ) -> ByteStream:
+        """Run a query and stream its result in `format` (a results format for SELECT/ASK, RDF otherwise)."""
+        ...
+
+    async def update(self, update: str, *, base_iri: str | None = None) -> None:
+        """Run a SPARQL update atomically."""
+        ...
+
+    async def load(self, sources: Sequence[Source], *, graph: GraphName, replace: bool) -> LoadResult:
+        """Read every source into `graph` (replacing its content when `replace`), all or nothing: a source that
+        does not parse raises SyntaxProblem and leaves the store unchanged."""
+        ...
+
+    async def load_dataset(self, sources: Sequence[Source], *, replace: bool) -> LoadResult:
+        """Read quads (their own graphs kept) into the store, all or nothing."""
+        ...
+
+    async def dump(self, *, format: Format, graph: GraphName | WholeDataset = ALL) -> ByteStream:
+        """Stream one graph (GraphNotFound if it does not exist), or with `ALL` the whole dataset."""
+        ...
+
+    async def graph_exists(self, graph: GraphName) -> bool: ...
+
+    async def named_graphs(self) -> list[str]: ...
+
+    async def clear_graph(self, graph: GraphName) -> None: ...
+
+    async def remove_graph(self, graph: GraphName) -> bool:
+        """Remove a graph; False if it did not exist (the default graph always exists and is cleared)."""
+        ...
+
+    async def size(self, graph: GraphName | WholeDataset = ALL) -> int: ...
+
+    async def close(self) -> None: ...

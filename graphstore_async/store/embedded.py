@@ -1,0 +1,227 @@
+"""The embedded store: pyoxigraph (RocksDB) on disk, one per repository.
+
+Blocking calls run on a shared thread pool, never on the event loop. Writes to one store are serialized by an
+asyncio lock: a replacing load is clear-then-load, and bulk loading must not race another writer.
+
+Loads are all-or-nothing for what can fail: every source is parsed once to validate it (and count its
+statements) before anything is written, then small bodies load in one transaction and large ones with
+`bulk_load`, which does not hold the import in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import pyoxigraph as ox
+
+from graphstore_async import formats
+from graphstore_async.errors import BadRequest, GraphNotFound, StoreUnavailable, SyntaxProblem
+from graphstore_async.formats import Format
+from graphstore_async.store import ALL, ByteStream, Dataset, GraphName, LoadResult, Source, WholeDataset
+from graphstore_async.store.streams import ThreadStream
+
+T = TypeVar("T")
+
+_RDF = {
+    formats.TURTLE: ox.RdfFormat.TURTLE,
+    formats.N_TRIPLES: ox.RdfFormat.N_TRIPLES,
+    formats.N_QUADS: ox.RdfFormat.N_QUADS,
+    formats.TRIG: ox.RdfFormat.TRIG,
+    formats.RDF_XML: ox.RdfFormat.RDF_XML,
+    formats.JSON_LD: ox.RdfFormat.JSON_LD,
+}
+_RESULTS = {
+    formats.SPARQL_JSON: ox.QueryResultsFormat.JSON,
+    formats.SPARQL_XML: ox.QueryResultsFormat.XML,
+    formats.CSV: ox.QueryResultsFormat.CSV,
+    formats.TSV: ox.QueryResultsFormat.TSV,
+}
+_PARSER_PREFIX = re.compile(r"^Parser error at line \d+ (?:between columns \d+ and \d+|column \d+): ")
+_SPARQL_POSITION = re.compile(r"error at (\d+):(\d+): ?(.*)", re.DOTALL)
+
+
+class EmbeddedStore:
+    def __init__(self, path: Path, executor: Executor, *, transactional_load_bytes: int = 8 * 1024**2) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        try:
+            self._ox = ox.Store(str(path))
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot open the store at {path}: {exc}") from exc
+        self._executor = executor
+        self._write_lock = asyncio.Lock()
+        self._transactional_load_bytes = transactional_load_bytes
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    # -- queries -----------------------------------------------------------------------------------------------
+
+    async def query(
+        self, query: str, *, format: Format, dataset: Dataset | None = None, base_iri: str | None = None
+    ) -> ByteStream:
+        kwargs: dict[str, Any] = {"base_iri": base_iri}
+        if dataset:
+            kwargs["default_graph"] = [ox.NamedNode(iri) for iri in dataset.default_graphs]
+            kwargs["named_graphs"] = [ox.NamedNode(iri) for iri in dataset.named_graphs]
+
+        def write(out: Any) -> None:
+            try:
+                result = self._ox.query(query, **kwargs)
+            except SyntaxError as exc:
+                raise sparql_syntax_problem(exc, "query") from exc
+            if isinstance(result, ox.QueryTriples):
+                if format not in _RDF:
+                    raise BadRequest(f"a graph result cannot be written as {format}")
+                result.serialize(out, _RDF[format])
+            else:
+                if format not in _RESULTS:
+                    raise BadRequest(f"a SELECT or ASK result cannot be written as {format}")
+                result.serialize(out, _RESULTS[format])
+
+        return await ThreadStream(self._executor, write).start()
+
+    async def update(self, update: str, *, base_iri: str | None = None) -> None:
+        def run() -> None:
+            try:
+                self._ox.update(update, base_iri=base_iri)
+            except SyntaxError as exc:
+                raise sparql_syntax_problem(exc, "update") from exc
+
+        async with self._write_lock:
+            await self._run(run)
+
+    # -- loading -----------------------------------------------------------------------------------------------
+
+    async def load(self, sources: Sequence[Source], *, graph: GraphName, replace: bool) -> LoadResult:
+        async with self._write_lock:
+            return await self._run(self._load, sources, graph, replace, False)
+
+    async def load_dataset(self, sources: Sequence[Source], *, replace: bool) -> LoadResult:
+        async with self._write_lock:
+            return await self._run(self._load, sources, None, replace, True)
+
+    def _load(self, sources: Sequence[Source], graph: GraphName, replace: bool, dataset: bool) -> LoadResult:
+        statements = sum(_validate(source, triples_only=not dataset) for source in sources)
+        target = _node(graph)
+        created = graph is not None and not self._ox.contains_named_graph(target)
+        if replace:
+            if dataset:
+                self._ox.clear()
+            else:
+                self._ox.clear_graph(target)
+        if graph is not None:
+            self._ox.add_graph(target)
+        small = sum(source.path.stat().st_size for source in sources) <= self._transactional_load_bytes
+        for source in sources:
+            loader = self._ox.load if small else self._ox.bulk_load
+            options: dict[str, Any] = {"path": str(source.path), "format": _RDF[source.format]}
+            if source.base_iri:
+                options["base_iri"] = source.base_iri
+            if not dataset:
+                options["to_graph"] = target
+            try:
+                loader(**options)
+            except SyntaxError as exc:  # validated above, so only a source changed under us gets here
+                raise rdf_syntax_problem(exc, source) from exc
+        return LoadResult(created=created, statements=statements)
+
+    # -- graphs ------------------------------------------------------------------------------------------------
+
+    async def dump(self, *, format: Format, graph: GraphName | WholeDataset = ALL) -> ByteStream:
+        if isinstance(graph, WholeDataset):
+            options: dict[str, Any] = {}
+        else:
+            if not await self.graph_exists(graph):
+                raise GraphNotFound(f"there is no graph <{graph}> in this repository", graph=graph)
+            options = {"from_graph": _node(graph)}
+
+        def write(out: Any) -> None:
+            self._ox.dump(out, _RDF[format], **options)
+
+        return await ThreadStream(self._executor, write).start()
+
+    async def graph_exists(self, graph: GraphName) -> bool:
+        if graph is None:
+            return True
+        return await self._run(self._ox.contains_named_graph, ox.NamedNode(graph))
+
+    async def named_graphs(self) -> list[str]:
+        def names() -> list[str]:
+            return sorted(g.value for g in self._ox.named_graphs() if isinstance(g, ox.NamedNode))
+
+        return await self._run(names)
+
+    async def clear_graph(self, graph: GraphName) -> None:
+        async with self._write_lock:
+            await self._run(self._ox.clear_graph, _node(graph))
+
+    async def remove_graph(self, graph: GraphName) -> bool:
+        def remove() -> bool:
+            node = _node(graph)
+            existed = graph is None or self._ox.contains_named_graph(node)
+            if existed:
+                self._ox.remove_graph(node)
+            return existed
+
+        async with self._write_lock:
+            return await self._run(remove)
+
+    async def size(self, graph: GraphName | WholeDataset = ALL) -> int:
+        if isinstance(graph, WholeDataset):
+            return await self._run(len, self._ox)
+        pattern = "{ ?s ?p ?o }" if graph is None else f"{{ GRAPH <{graph}> {{ ?s ?p ?o }} }}"
+
+        def count() -> int:
+            solutions = self._ox.query(f"SELECT (COUNT(*) AS ?n) WHERE {pattern}")
+            return int(next(iter(cast(ox.QuerySolutions, solutions)))["n"].value)
+
+        return await self._run(count)
+
+    async def close(self) -> None:
+        async with self._write_lock:
+            await self._run(self._ox.flush)
+        del self._ox
+
+
+def _node(graph: GraphName) -> Any:
+    return ox.DefaultGraph() if graph is None else ox.NamedNode(graph)
+
+
+def _validate(source: Source, *, triples_only: bool) -> int:
+    """Parse a source once without storing it; the number of statements, or SyntaxProblem."""
+    options: dict[str, Any] = {"path": str(source.path), "format": _RDF[source.format]}
+    if source.base_iri:
+        options["base_iri"] = source.base_iri
+    if triples_only:
+        options["without_named_graphs"] = True
+    try:
+        return sum(1 for _ in ox.parse(**options))
+    except SyntaxError as exc:
+        if "named graphs are not allowed" in str(exc).lower():
+            # Quads in named graphs cannot go into one graph; say so rather than silently move them.
+            raise BadRequest(
+                f"the {source.format} body has quads in named graphs; a graph target takes triples only"
+            ) from exc
+        raise rdf_syntax_problem(exc, source) from exc
+
+
+def rdf_syntax_problem(exc: SyntaxError, source: Source) -> SyntaxProblem:
+    line, column = exc.lineno, exc.offset
+    message = _PARSER_PREFIX.sub("", str(exc.msg or exc))
+    where = f" at line {line}, column {column}" if line else ""
+    return SyntaxProblem(f"the {source.format} body does not parse{where}: {message}", line=line, column=column)
+
+
+def sparql_syntax_problem(exc: SyntaxError, what: str) -> SyntaxProblem:
+    match = _SPARQL_POSITION.match(str(exc))
+    if match is None:
+        return SyntaxProblem(f"the {what} does not parse: {exc}")
+    line, column, message = int(match[1]), int(match[2]), match[3]
+    return SyntaxProblem(f"the {what} does not parse at line {line}, column {column}: {message}", line=line,
+                         column=column)
+

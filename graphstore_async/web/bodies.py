@@ -1,0 +1,156 @@
+"""Request bodies to spool files: streamed, gzip decoded with a bound on expansion, size limited.
+
+A body is never held whole in memory: chunks go to a file as they arrive. aiohttp's own decompression is
+turned off (see app.py) so that a gzip bomb is refused here after a bounded amount of output, and a truncated
+gzip stream is reported instead of silently accepted.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import BodyPartReader, web
+
+from graphstore_async import formats
+from graphstore_async.errors import BadEncoding, BadRequest, PayloadTooLarge, UnsupportedMediaType
+from graphstore_async.formats import Format
+
+CHUNK_BYTES = 256 * 1024
+GZIP_FREE_BYTES = 1024 * 1024  # output allowed before the expansion ratio is enforced
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int
+    max_gzip_ratio: float
+
+
+@dataclass(frozen=True)
+class SpooledBody:
+    path: Path
+    format: Format
+    bytes: int  # decoded size
+
+
+class _Decoder:
+    def __init__(self, encoding: str, limits: Limits) -> None:
+        self._gzip = zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding == "gzip" else None
+        self._limits = limits
+        self.bytes_in = 0
+        self.bytes_out = 0
+
+    def feed(self, chunk: bytes) -> bytes:
+        self.bytes_in += len(chunk)
+        if self._gzip is None:
+            out = chunk
+        else:
+            allowed = self._allowed_out() - self.bytes_out
+            try:
+                out = self._gzip.decompress(chunk, max(allowed, 0) + 1)
+            except zlib.error as exc:
+                raise BadEncoding(f"the gzip body is corrupt: {exc}") from exc
+            if self._gzip.unconsumed_tail:
+                raise PayloadTooLarge(
+                    f"the gzip body expands more than {self._limits.max_gzip_ratio:g} times; refused as a gzip bomb",
+                    max_gzip_ratio=self._limits.max_gzip_ratio,
+                )
+        self.bytes_out += len(out)
+        if self.bytes_out > self._limits.max_bytes:
+            raise PayloadTooLarge(f"the body is larger than {self._limits.max_bytes} bytes",
+                                  max_bytes=self._limits.max_bytes)
+        return out
+
+    def _allowed_out(self) -> int:
+        ratio_bound = int(self.bytes_in * self._limits.max_gzip_ratio) + GZIP_FREE_BYTES
+        return min(ratio_bound, self._limits.max_bytes + 1)
+
+    def finish(self) -> None:
+        if self._gzip is not None and not self._gzip.eof:
+            raise BadEncoding("the gzip body is truncated: the stream ended before the gzip trailer")
+
+
+def content_encoding(request: web.Request) -> str:
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        return "identity"
+    if encoding in ("gzip", "x-gzip"):
+        return "gzip"
+    raise UnsupportedMediaType(f"Content-Encoding {encoding!r} is not supported; send gzip or identity",
+                               encoding=encoding)
+
+
+async def _write(chunks: AsyncIterator[bytes], decoder: _Decoder, directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=directory, suffix=".body")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            async for chunk in chunks:
+                out.write(decoder.feed(chunk))
+            decoder.finish()
+    except BaseException:
+        os.unlink(name)
+        raise
+    return Path(name)
+
+
+async def spool_request(request: web.Request, directory: Path, limits: Limits, fmt: Format) -> SpooledBody:
+    """The whole request body, decoded, in a new file under `directory` (the caller removes it)."""
+    if request.content_length is not None and request.content_length > limits.max_bytes:
+        raise PayloadTooLarge(f"the body ({request.content_length} bytes) is larger than {limits.max_bytes}",
+                              max_bytes=limits.max_bytes)
+    decoder = _Decoder(content_encoding(request), limits)
+    path = await _write(request.content.iter_chunked(CHUNK_BYTES), decoder, directory)
+    return SpooledBody(path, fmt, decoder.bytes_out)
+
+
+async def read_small(request: web.Request, limits: Limits, max_bytes: int) -> bytes:
+    """A body that is small by nature (a query, an update, a form) in memory, decoded, at most `max_bytes`."""
+    bounded = Limits(min(max_bytes, limits.max_bytes), limits.max_gzip_ratio)
+    if request.content_length is not None and request.content_length > bounded.max_bytes:
+        raise PayloadTooLarge(f"the body ({request.content_length} bytes) is larger than {bounded.max_bytes}",
+                              max_bytes=bounded.max_bytes)
+    decoder = _Decoder(content_encoding(request), bounded)
+    parts = [decoder.feed(chunk) async for chunk in request.content.iter_chunked(CHUNK_BYTES)]
+    decoder.finish()
+    return b"".join(parts)
+
+
+async def spool_multipart(request: web.Request, directory: Path, limits: Limits) -> list[SpooledBody]:
+    """Each part of a multipart/form-data body in a file of its own, with the part's RDF format."""
+    content_encoding(request)
+    reader = await request.multipart()
+    bodies: list[SpooledBody] = []
+    total = 0
+    try:
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                raise BadRequest("nested multipart bodies are not supported")
+            fmt = formats.rdf_format_for(part.headers.get("Content-Type") or _by_filename(part.filename))
+            remaining = Limits(limits.max_bytes - total, limits.max_gzip_ratio)
+            decoder = _Decoder(part.headers.get("Content-Encoding", "identity").strip().lower(), remaining)
+            path = await _write(_part_chunks(part), decoder, directory)
+            bodies.append(SpooledBody(path, fmt, decoder.bytes_out))
+            total += decoder.bytes_out
+    except BaseException:
+        for body in bodies:
+            body.path.unlink(missing_ok=True)
+        raise
+    if not bodies:
+        raise BadRequest("the multipart body has no parts")
+    return bodies
+
+
+async def _part_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
+    while chunk := await part.read_chunk(CHUNK_BYTES):
+        yield chunk
+
+
+def _by_filename(filename: str | None) -> str | None:
+    extension = (filename or "").rpartition(".")[2].lower()
+    fmt = formats.by_extension(extension, formats.RDF_FORMATS)
+    return fmt.media_type if fmt else None

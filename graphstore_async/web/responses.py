@@ -1,0 +1,55 @@
+"""Writing responses: streamed bodies (gzip on request), problem+json."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from aiohttp import web
+
+from graphstore_async.errors import GraphStoreError
+from graphstore_async.formats import PROBLEM_JSON, Format
+from graphstore_async.store import ByteStream
+
+
+def accepts_gzip(request: web.Request) -> bool:
+    for item in request.headers.get("Accept-Encoding", "").split(","):
+        coding, *params = (p.strip() for p in item.split(";"))
+        if coding.lower() in ("gzip", "x-gzip"):
+            return not any(p.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000") for p in params)
+    return False
+
+
+async def stream(
+    request: web.Request,
+    body: ByteStream,
+    fmt: Format,
+    *,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> web.StreamResponse:
+    """Send `body` as it is produced; the stream is closed whatever happens (e.g. the client goes away)."""
+    response = web.StreamResponse(status=status, headers=headers)
+    response.headers["Content-Type"] = fmt.content_type
+    response.headers["Vary"] = "Accept, Accept-Encoding"
+    if accepts_gzip(request):
+        response.enable_compression(web.ContentCoding.gzip)
+    try:
+        await response.prepare(request)
+        if request.method != "HEAD":
+            async for chunk in body:
+                await response.write(chunk)
+        await response.write_eof()
+    finally:
+        await body.aclose()
+    return response
+
+
+def problem(error: GraphStoreError) -> web.Response:
+    response = web.Response(
+        status=error.status,
+        body=json.dumps(error.problem()).encode(),
+        headers=error.headers,
+    )
+    response.headers["Content-Type"] = PROBLEM_JSON
+    return response
