@@ -83,8 +83,9 @@ def start_server(aiohttp_server: AiohttpServer, tmp_path: Path, redis_url: str) 
         if config is not None:
             config_file = tmp_path / f"config{count}.toml"
             config_file.write_text(config)
-        settings = Settings(data_dir=tmp_path / f"data{count}", redis_url=redis_url, config_file=config_file,
-                            **overrides)
+        values: dict[str, Any] = {"data_dir": tmp_path / f"data{count}", "redis_url": redis_url,
+                                  "config_file": config_file}
+        settings = Settings(**{**values, **overrides})
         server = await aiohttp_server(create_app(settings), host="127.0.0.1")
         return Running(str(server.make_url("")).rstrip("/"), settings)
 
