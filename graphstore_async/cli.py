@@ -44,12 +44,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="graphstore-async", description=__doc__)
-    parser.add_argument("--config", dest="config_file", type=Path, help="TOML config file (GSA_CONFIG_FILE)")
-    parser.add_argument("--data-dir", type=Path, help="where repositories live (GSA_DATA_DIR)")
+    # The common options are accepted before the command and after it (`serve --data-dir D`).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", dest="config_file", type=Path, default=argparse.SUPPRESS,
+                        help="TOML config file (GSA_CONFIG_FILE)")
+    common.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS,
+                        help="where repositories live (GSA_DATA_DIR)")
+    parser = argparse.ArgumentParser(prog="graphstore-async", description=__doc__, parents=[common])
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="run the HTTP server")
+    def add(subparsers: argparse._SubParsersAction, name: str, help: str) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+        return subparsers.add_parser(name, help=help, parents=[common])  # type: ignore[no-any-return]
+
+    serve = add(commands, "serve", "run the HTTP server")
     serve.add_argument("--host", help="address to bind (GSA_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (GSA_PORT, default 8080)")
     serve.add_argument("--redis-url", help="Redis URL (GSA_REDIS_URL)")
@@ -58,21 +65,21 @@ def _parser() -> argparse.ArgumentParser:
 
     repo = commands.add_parser("repo", help="create, list or drop repositories (with the server stopped)")
     repo_commands = repo.add_subparsers(dest="repo_command", required=True)
-    create = repo_commands.add_parser("create", help="create ACCOUNT/REPO, optionally loading a file into it")
+    create = add(repo_commands, "create", "create ACCOUNT/REPO, optionally loading a file into it")
     create.add_argument("name", help="ACCOUNT/REPO")
     create.add_argument("--load", type=Path, help="an RDF file to load (format from its extension)")
     create.add_argument("--graph", help="graph IRI to load into (default: the default graph)")
     create.set_defaults(run=_repo_create)
-    listing = repo_commands.add_parser("list", help="list repositories")
+    listing = add(repo_commands, "list", "list repositories")
     listing.set_defaults(run=_repo_list)
 
     token = commands.add_parser("token", help="manage access tokens")
     token_commands = token.add_subparsers(dest="token_command", required=True)
-    token_create = token_commands.add_parser("create", help="make a token for ACCOUNT; printed once, stored hashed")
+    token_create = add(token_commands, "create", "make a token for ACCOUNT; printed once, stored hashed")
     token_create.add_argument("account")
     token_create.set_defaults(run=_token_create)
 
-    config = commands.add_parser("config", help="print the effective settings (secrets masked)")
+    config = add(commands, "config", "print the effective settings (secrets masked)")
     config.set_defaults(run=_config)
     return parser
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 ENV_PREFIX = "GSA_"
 SECRET_FIELDS = frozenset({"redis_url"})
@@ -67,11 +68,19 @@ class Settings:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             text = "" if value is None else str(value)
-            if f.name in SECRET_FIELDS and "@" in text:
-                scheme, _, rest = text.partition("://")
-                text = f"{scheme}://***@{rest.rpartition('@')[2]}"
-            out[f.name] = text
+            out[f.name] = mask_url(text) if f.name in SECRET_FIELDS else text
         return out
+
+
+def mask_url(url: str) -> str:
+    """A URL with its credentials (user:password@, ?password=, ?username=) replaced by ***."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    query = urlencode([(k, "***" if k.lower() in ("password", "username") else v)
+                       for k, v in parse_qsl(parts.query, keep_blank_values=True)], safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def _server_table(path: Path) -> dict[str, Any]:

@@ -49,6 +49,7 @@ class Source:
 class LoadResult:
     created: bool  # the target graph did not exist before
     statements: int  # statements read from the sources
+    removed: int = 0  # statements a replacing load removed
 
 
 class ByteStream(Protocol):
@@ -89,8 +90,9 @@ class Store(Protocol):
 
     async def clear_graph(self, graph: GraphName) -> None: ...
 
-    async def remove_graph(self, graph: GraphName) -> bool:
-        """Remove a graph; False if it did not exist (the default graph always exists and is cleared)."""
+    async def remove_graph(self, graph: GraphName) -> int | None:
+        """Remove a graph: how many statements it held, or None if it did not exist (the default graph always
+        exists, and is cleared)."""
         ...
 
     async def size(self, graph: GraphName | WholeDataset = ALL) -> int: ...

@@ -109,10 +109,13 @@ class EmbeddedStore:
         statements = sum(_validate(source, triples_only=not dataset) for source in sources)
         target = _node(graph)
         created = graph is not None and not self._ox.contains_named_graph(target)
+        removed = 0
         if replace:
             if dataset:
+                removed = len(self._ox)
                 self._ox.clear()
-            else:
+            elif not created:
+                removed = self._count(graph)
                 self._ox.clear_graph(target)
         if graph is not None:
             self._ox.add_graph(target)
@@ -128,7 +131,7 @@ class EmbeddedStore:
                 loader(**options)
             except SyntaxError as exc:  # validated above, so only a source changed under us gets here
                 raise rdf_syntax_problem(exc, source) from exc
-        return LoadResult(created=created, statements=statements)
+        return LoadResult(created=created, statements=statements, removed=removed)
 
     # -- graphs ------------------------------------------------------------------------------------------------
 
@@ -160,13 +163,14 @@ class EmbeddedStore:
         async with self._write_lock:
             await self._run(self._ox.clear_graph, _node(graph))
 
-    async def remove_graph(self, graph: GraphName) -> bool:
-        def remove() -> bool:
+    async def remove_graph(self, graph: GraphName) -> int | None:
+        def remove() -> int | None:
             node = _node(graph)
-            existed = graph is None or self._ox.contains_named_graph(node)
-            if existed:
-                self._ox.remove_graph(node)
-            return existed
+            if graph is not None and not self._ox.contains_named_graph(node):
+                return None
+            removed = self._count(graph)
+            self._ox.remove_graph(node)
+            return removed
 
         async with self._write_lock:
             return await self._run(remove)
@@ -174,13 +178,15 @@ class EmbeddedStore:
     async def size(self, graph: GraphName | WholeDataset = ALL) -> int:
         if isinstance(graph, WholeDataset):
             return await self._run(len, self._ox)
-        pattern = "{ ?s ?p ?o }" if graph is None else f"{{ GRAPH <{graph}> {{ ?s ?p ?o }} }}"
+        return await self._run(self._count, graph)
 
-        def count() -> int:
-            solutions = self._ox.query(f"SELECT (COUNT(*) AS ?n) WHERE {pattern}")
-            return int(next(iter(cast(ox.QuerySolutions, solutions)))["n"].value)
-
-        return await self._run(count)
+    def _count(self, graph: GraphName) -> int:
+        if graph is None:
+            solutions = self._ox.query("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")
+        else:
+            iri = ox.NamedNode(graph)  # a valid IRI, so safe to write between < and >
+            solutions = self._ox.query(f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH {iri} {{ ?s ?p ?o }} }}")
+        return int(next(iter(cast(ox.QuerySolutions, solutions)))["n"].value)
 
     async def close(self) -> None:
         async with self._write_lock:

@@ -38,10 +38,9 @@ def create_app(settings: Settings, access: AccessControl | None = None) -> web.A
     app.router.add_get(REPO + "/sparql", sparql.handle, allow_head=False)
     app.router.add_route("POST", REPO + "/sparql", sparql.handle)
     for path in (REPO + "/service", REPO + "/service/{path:.+}"):
-        app.router.add_get(path, graphstore.get)  # and HEAD (allow_head)
-        app.router.add_route("PUT", path, graphstore.put)
-        app.router.add_route("POST", path, graphstore.post)
-        app.router.add_route("DELETE", path, graphstore.delete)
+        app.router.add_get(path, graphstore.handle)  # and HEAD (allow_head)
+        for method in ("PUT", "POST", "DELETE"):
+            app.router.add_route(method, path, graphstore.handle)
     app.router.add_get(REPO, admin.repository_get)
     app.router.add_route("PUT", REPO, admin.repository_put)
     app.router.add_route("DELETE", REPO, admin.repository_delete)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -16,11 +17,12 @@ from aiohttp import web
 from graphstore_async import formats
 from graphstore_async.auth import Grant
 from graphstore_async.errors import BadRequest, GraphNotFound
+from graphstore_async.operations import Body, Kind, Operation, execute
 from graphstore_async.repositories import Repository
-from graphstore_async.store import ALL, GraphName, LoadResult, Source
+from graphstore_async.store import GraphName
 from graphstore_async.web import context
 from graphstore_async.web.bodies import SpooledBody, spool_multipart, spool_request
-from graphstore_async.web.responses import stream
+from graphstore_async.web.responses import respond
 
 
 @dataclass(frozen=True)
@@ -58,68 +60,56 @@ def _absolute_iri(text: str) -> str:
     return text
 
 
-async def get(request: web.Request) -> web.StreamResponse:
-    repo = await context.repository(request, Grant.READ)
+def operation_of(request: web.Request, repo: Repository, bodies: list[SpooledBody]) -> Operation:
+    """The request as an Operation (its bodies already spooled)."""
     target = target_of(request)
-    if target.whole_dataset:
-        fmt = formats.negotiate(request.headers.get("Accept"), formats.DATASET_FORMATS, formats.N_QUADS)
-        return await stream(request, await repo.store.dump(format=fmt, graph=ALL), fmt)
-    fmt = formats.negotiate(request.headers.get("Accept"), formats.RDF_FORMATS, formats.TURTLE)
-    if request.method == "HEAD":
-        if not await repo.store.graph_exists(target.graph):
-            raise GraphNotFound(f"there is no {target.describe()} in {repo.id}", graph=target.graph)
-        response = web.StreamResponse(headers={"Content-Type": fmt.content_type, "Vary": "Accept, Accept-Encoding"})
-        return response
-    return await stream(request, await repo.store.dump(format=fmt, graph=target.graph), fmt)
-
-
-async def put(request: web.Request) -> web.Response:
-    repo = await context.repository(request, Grant.WRITE)
-    target = target_of(request)
-    result = await _load(request, repo, target, replace=True)
-    return web.Response(status=201 if result.created else 204)
-
-
-async def post(request: web.Request) -> web.Response:
-    repo = await context.repository(request, Grant.WRITE)
-    target = target_of(request)
-    if target.whole_dataset:
-        target = Target(f"{context.base_url(request)}/{repo.id}/service/{uuid.uuid4()}")
-        await _load(request, repo, target, replace=False)
-        assert target.graph is not None
-        return web.Response(status=201, headers={"Location": target.graph})
-    result = await _load(request, repo, target, replace=False)
-    return web.Response(status=201 if result.created else 204)
-
-
-async def delete(request: web.Request) -> web.Response:
-    repo = await context.repository(request, Grant.WRITE)
-    target = target_of(request)
-    if target.whole_dataset:
+    kind = {"GET": Kind.GRAPH_GET, "HEAD": Kind.GRAPH_GET, "PUT": Kind.GRAPH_PUT, "POST": Kind.GRAPH_POST,
+            "DELETE": Kind.GRAPH_DELETE}[request.method]
+    created_graph = False
+    if target.whole_dataset and kind is Kind.GRAPH_POST:
+        target, created_graph = Target(f"{context.base_url(request)}/{repo.id}/service/{uuid.uuid4()}"), True
+    if target.whole_dataset and kind is Kind.GRAPH_DELETE:
         raise BadRequest("name the graph to delete (?default or ?graph=IRI); to empty a repository use DROP ALL")
-    if not await repo.store.remove_graph(target.graph):
-        raise GraphNotFound(f"there is no {target.describe()} in {repo.id}", graph=target.graph)
-    return web.Response(status=204)
+    result_type = None
+    if kind is Kind.GRAPH_GET:
+        offers, default = ((formats.DATASET_FORMATS, formats.N_QUADS) if target.whole_dataset
+                           else (formats.RDF_FORMATS, formats.TURTLE))
+        result_type = formats.negotiate(request.headers.get("Accept"), offers, default).media_type
+    return Operation(
+        kind, repo.id, graph=target.graph, whole_dataset=target.whole_dataset, result_type=result_type,
+        base_iri=target.graph or f"{context.base_url(request)}{request.path}",
+        bodies=tuple(Body(str(b.path), b.format.media_type) for b in bodies), created_graph=created_graph,
+    )
 
 
-async def _load(request: web.Request, repo: Repository, target: Target, *, replace: bool) -> LoadResult:
-    spool_dir = context.settings(request).spool_dir / "sync"
+async def spool_bodies(request: web.Request, directory: Path) -> list[SpooledBody]:
+    """PUT and POST bodies in spool files under `directory`; none for other methods."""
+    if request.method not in ("PUT", "POST"):
+        return []
     content_type = request.headers.get("Content-Type")
-    if formats.media_type_of(content_type) == formats.MULTIPART and not replace:
-        bodies = await spool_multipart(request, spool_dir, context.limits(request))
-    else:
-        fmt = formats.rdf_format_for(content_type)
-        bodies = [await spool_request(request, spool_dir, context.limits(request), fmt)]
-    base_iri = target.graph or f"{context.base_url(request)}{request.path}"
+    if formats.media_type_of(content_type) == formats.MULTIPART and request.method == "POST":
+        return await spool_multipart(request, directory, context.limits(request))
+    fmt = formats.rdf_format_for(content_type)
+    return [await spool_request(request, directory, context.limits(request), fmt)]
+
+
+async def handle(request: web.Request) -> web.StreamResponse:
+    repo = await context.repository(request, Grant.READ if request.method in ("GET", "HEAD") else Grant.WRITE)
+    target_of(request)  # a bad target is refused before the body is read
+    bodies = await spool_bodies(request, context.settings(request).spool_dir / "sync")
     try:
-        sources = [Source(body.path, body.format, base_iri) for body in bodies]
-        if target.whole_dataset:
-            return await repo.store.load_dataset(sources, replace=replace)
-        return await repo.store.load(sources, graph=target.graph, replace=replace)
+        op = operation_of(request, repo, bodies)
+        if request.method == "HEAD":
+            return await _head(repo, op)
+        return await respond(request, await execute(op, repo.store))
     finally:
-        _remove(bodies)
+        for body in bodies:
+            body.path.unlink(missing_ok=True)
 
 
-def _remove(bodies: list[SpooledBody]) -> None:
-    for body in bodies:
-        body.path.unlink(missing_ok=True)
+async def _head(repo: Repository, op: Operation) -> web.StreamResponse:
+    if not op.whole_dataset and not await repo.store.graph_exists(op.graph):
+        raise GraphNotFound(f"there is no {op.describe_target()} in {repo.id}", graph=op.graph)
+    assert op.result_format is not None
+    return web.StreamResponse(headers={"Content-Type": op.result_format.content_type,
+                                       "Vary": "Accept, Accept-Encoding"})

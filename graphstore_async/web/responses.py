@@ -9,6 +9,7 @@ from aiohttp import web
 
 from graphstore_async.errors import GraphStoreError
 from graphstore_async.formats import PROBLEM_JSON, Format
+from graphstore_async.operations import Outcome
 from graphstore_async.store import ByteStream
 
 
@@ -43,6 +44,15 @@ async def stream(
     finally:
         await body.aclose()
     return response
+
+
+async def respond(request: web.Request, outcome: Outcome) -> web.StreamResponse:
+    """The synchronous HTTP response for an operation's outcome."""
+    if outcome.body is not None:
+        assert outcome.format is not None
+        return await stream(request, outcome.body, outcome.format, status=outcome.status)
+    headers = {"Location": outcome.location} if outcome.location else None
+    return web.Response(status=outcome.status, headers=headers)
 
 
 def problem(error: GraphStoreError) -> web.Response:

@@ -12,11 +12,12 @@ from multidict import MultiDict
 from graphstore_async import formats, sparqltext
 from graphstore_async.auth import Grant
 from graphstore_async.errors import BadRequest, UnsupportedMediaType
+from graphstore_async.operations import Kind, Operation, execute
 from graphstore_async.sparqltext import QueryForm
 from graphstore_async.store import Dataset
 from graphstore_async.web import context
 from graphstore_async.web.bodies import read_small
-from graphstore_async.web.responses import stream
+from graphstore_async.web.responses import respond
 
 MAX_OPERATION_BYTES = 16 * 1024 * 1024
 QUERY_DATASET = ("default-graph-uri", "named-graph-uri")
@@ -24,7 +25,7 @@ UPDATE_DATASET = ("using-graph-uri", "using-named-graph-uri")
 
 
 @dataclass(frozen=True)
-class Operation:
+class ProtocolRequest:
     """One protocol request, read and checked: exactly one query or one update, and its dataset."""
 
     query: str | None
@@ -35,7 +36,7 @@ class Operation:
         return Dataset(tuple(self.params.getall(names[0], [])), tuple(self.params.getall(names[1], [])))
 
 
-async def read_operation(request: web.Request) -> Operation:
+async def read_operation(request: web.Request) -> ProtocolRequest:
     params: MultiDict[str] = MultiDict(request.query)
     if request.method == "GET":
         if "update" in params:
@@ -66,7 +67,7 @@ async def read_operation(request: web.Request) -> Operation:
     return _checked([], [text], params)
 
 
-def _checked(queries: Sequence[str], updates: Sequence[str], params: MultiDict[str]) -> Operation:
+def _checked(queries: Sequence[str], updates: Sequence[str], params: MultiDict[str]) -> ProtocolRequest:
     if len(queries) + len(updates) != 1:
         if not queries and not updates:
             raise BadRequest("the request has neither a query nor an update")
@@ -75,7 +76,7 @@ def _checked(queries: Sequence[str], updates: Sequence[str], params: MultiDict[s
         raise BadRequest("using-graph-uri and using-named-graph-uri apply to updates, not queries")
     if updates and any(name in params for name in QUERY_DATASET):
         raise BadRequest("default-graph-uri and named-graph-uri apply to queries; use using-graph-uri for updates")
-    return Operation(queries[0] if queries else None, updates[0] if updates else None, params)
+    return ProtocolRequest(queries[0] if queries else None, updates[0] if updates else None, params)
 
 
 def result_formats(form: QueryForm | None) -> tuple[Sequence[formats.Format], formats.Format]:
@@ -92,22 +93,28 @@ def check_federation(request: web.Request, text: str) -> None:
         raise BadRequest("federated queries (SERVICE) are disabled on this server")
 
 
-async def handle(request: web.Request) -> web.StreamResponse:
-    operation = await read_operation(request)
+def operation_of(request: web.Request, read: ProtocolRequest, repo_id: str) -> Operation:
+    """A checked protocol request as an Operation: query form known and result format negotiated, or the
+    protocol's USING dataset written into the update."""
     endpoint = f"{context.base_url(request)}{request.path}"
-    if operation.update is not None:
-        repo = await context.repository(request, Grant.WRITE)
-        check_federation(request, operation.update)
-        using = operation.dataset(UPDATE_DATASET)
-        update = sparqltext.with_using(operation.update, using.default_graphs, using.named_graphs)
-        await repo.store.update(update, base_iri=endpoint)
-        return web.Response(status=204)
-    assert operation.query is not None
-    repo = await context.repository(request, Grant.READ)
-    check_federation(request, operation.query)
-    offers, default = result_formats(sparqltext.query_form(operation.query))
+    if read.update is not None:
+        check_federation(request, read.update)
+        using = read.dataset(UPDATE_DATASET)
+        text = sparqltext.with_using(read.update, using.default_graphs, using.named_graphs)
+        return Operation(Kind.UPDATE, repo_id, text=text, base_iri=endpoint)
+    assert read.query is not None
+    check_federation(request, read.query)
+    offers, default = result_formats(sparqltext.query_form(read.query))
     fmt = formats.negotiate(request.headers.get("Accept"), offers, default)
-    body = await repo.store.query(
-        operation.query, format=fmt, dataset=operation.dataset(QUERY_DATASET), base_iri=endpoint
-    )
-    return await stream(request, body, fmt)
+    dataset = read.dataset(QUERY_DATASET)
+    return Operation(Kind.QUERY, repo_id, text=read.query, base_iri=endpoint, result_type=fmt.media_type,
+                     default_graphs=dataset.default_graphs, named_graphs=dataset.named_graphs)
+
+
+async def handle(request: web.Request) -> web.StreamResponse:
+    repo = await context.repository(request, Grant.READ)  # before reading a body from a stranger
+    read = await read_operation(request)
+    if read.update is not None:
+        request.app[context.ACCESS].require(context.principal(request), repo.id, Grant.WRITE)
+    op = operation_of(request, read, repo.id)
+    return await respond(request, await execute(op, repo.store))

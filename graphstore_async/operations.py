@@ -1,0 +1,142 @@
+"""Operations: what a protocol request asks of a store, as data, and the one function that carries it out.
+
+The synchronous handlers and the asynchronous worker both build an `Operation` and call `execute`, so a request
+behaves the same whether it runs now or later. An Operation is plain JSON (`to_json` / `from_json`): request
+bodies are referred to by the path of their spool file, never carried inline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from graphstore_async import formats
+from graphstore_async.errors import GraphNotFound
+from graphstore_async.formats import Format
+from graphstore_async.store import ALL, ByteStream, Dataset, GraphName, Source, Store
+
+
+class Kind(Enum):
+    QUERY = "query"
+    UPDATE = "update"
+    GRAPH_GET = "graph-get"
+    GRAPH_PUT = "graph-put"
+    GRAPH_POST = "graph-post"
+    GRAPH_DELETE = "graph-delete"
+
+    @property
+    def method(self) -> str:
+        """The HTTP method of the request this operation came from."""
+        return {"graph-get": "GET", "graph-put": "PUT", "graph-delete": "DELETE"}.get(self.value, "POST")
+
+    @property
+    def reads_only(self) -> bool:
+        return self in (Kind.QUERY, Kind.GRAPH_GET)
+
+
+@dataclass(frozen=True)
+class Body:
+    path: str
+    media_type: str
+
+    @property
+    def format(self) -> Format:
+        return formats.rdf_format_for(self.media_type)
+
+
+@dataclass(frozen=True)
+class Operation:
+    kind: Kind
+    repository: str
+    graph: GraphName = None
+    whole_dataset: bool = False
+    text: str | None = None  # query or update (USING clauses from the protocol already applied)
+    default_graphs: tuple[str, ...] = ()
+    named_graphs: tuple[str, ...] = ()
+    base_iri: str | None = None
+    bodies: tuple[Body, ...] = ()
+    result_type: str | None = None  # media type of the result, for queries and graph exports
+    created_graph: bool = False  # a POST without a graph: the graph IRI was made at acceptance
+
+    @property
+    def result_format(self) -> Format | None:
+        if self.result_type is None:
+            return None
+        return next(f for f in formats.ALL_FORMATS if f.media_type == self.result_type)
+
+    def describe_target(self) -> str:
+        if self.whole_dataset:
+            return "the whole dataset"
+        return "the default graph" if self.graph is None else f"graph <{self.graph}>"
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["kind"] = self.kind.value
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Operation:
+        values = dict(data)
+        values["kind"] = Kind(values["kind"])
+        values["bodies"] = tuple(Body(**b) for b in values.get("bodies", ()))
+        values["default_graphs"] = tuple(values.get("default_graphs", ()))
+        values["named_graphs"] = tuple(values.get("named_graphs", ()))
+        return cls(**values)
+
+
+@dataclass
+class Outcome:
+    """What the operation did, as the synchronous response would say it."""
+
+    status: int
+    graph: GraphName = None
+    location: str | None = None
+    statements_added: int = 0
+    statements_removed: int = 0
+    body: ByteStream | None = None
+    format: Format | None = None
+
+
+async def execute(op: Operation, store: Store) -> Outcome:
+    """Carry out an operation. Errors are GraphStoreErrors; on error the store is unchanged."""
+    if op.kind is Kind.QUERY:
+        assert op.text is not None and op.result_format is not None
+        dataset = Dataset(op.default_graphs, op.named_graphs)
+        body = await store.query(op.text, format=op.result_format, dataset=dataset, base_iri=op.base_iri)
+        return Outcome(200, body=body, format=op.result_format)
+    if op.kind is Kind.UPDATE:
+        assert op.text is not None
+        await store.update(op.text, base_iri=op.base_iri)
+        return Outcome(204)
+    if op.kind is Kind.GRAPH_GET:
+        assert op.result_format is not None
+        target = ALL if op.whole_dataset else op.graph
+        return Outcome(200, graph=op.graph, body=await store.dump(format=op.result_format, graph=target),
+                       format=op.result_format)
+    if op.kind is Kind.GRAPH_DELETE:
+        removed = await store.remove_graph(op.graph)
+        if removed is None:
+            raise GraphNotFound(f"there is no {op.describe_target()} in {op.repository}", graph=op.graph)
+        return Outcome(204, graph=op.graph, statements_removed=removed)
+    return await _load(op, store)
+
+
+async def _load(op: Operation, store: Store) -> Outcome:
+    replace = op.kind is Kind.GRAPH_PUT
+    sources = _sources(op.bodies, op.base_iri)
+    if op.whole_dataset:
+        result = await store.load_dataset(sources, replace=replace)
+        return Outcome(204, statements_added=result.statements, statements_removed=result.removed)
+    result = await store.load(sources, graph=op.graph, replace=replace)
+    outcome = Outcome(201 if result.created else 204, graph=op.graph, statements_added=result.statements,
+                      statements_removed=result.removed)
+    if op.created_graph:
+        outcome.status, outcome.location = 201, op.graph
+    return outcome
+
+
+def _sources(bodies: Sequence[Body], base_iri: str | None) -> list[Source]:
+    return [Source(Path(body.path), body.format, base_iri) for body in bodies]
