@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 ENV_PREFIX = "GSA_"
 SECRET_FIELDS = frozenset({"redis_url"})
+HIDDEN_FIELDS = frozenset({"notify_signing_key"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,6 +34,29 @@ class Settings:
     store_threads: int = 8
     # SPARQL SERVICE makes the server fetch arbitrary URLs; off unless an operator turns it on.
     allow_service: bool = False
+
+    # Asynchronous tasks. Keys in Redis start with redis_prefix, so servers can share one Redis.
+    redis_prefix: str = "gsa"
+    queue_limit: int = 10_000  # tasks waiting; past it, 503 with Retry-After
+    worker: bool = True  # `serve` runs a worker in the server process (the embedded store admits one writer)
+    worker_jobs: int = 8  # tasks one worker runs at once
+    poll_delay_s: float = 0.02
+    job_timeout_s: float = 6 * 3600.0
+    heartbeat_s: float = 2.0  # a running task's heartbeat; missed for 5 beats, the task is taken up again
+    shutdown_grace_s: float = 20.0  # on SIGTERM running tasks get this long, then are requeued
+    task_retention_s: float = 24 * 3600.0
+
+    # Notifications (Asynchronous-Location) and callbacks.
+    notify_timeout_s: float = 30.0  # one attempt
+    notify_attempts: int = 8
+    notify_span_s: float = 900.0  # no attempt starts later than this after the first
+    notify_backoff_s: float = 0.5  # first retry delay; doubles, with jitter
+    # Addresses that the egress policy lets through although loopback/private: CIDRs, "host:port" or "ip:port".
+    notify_allow: tuple[str, ...] = ()
+    # Static name -> address map consulted before DNS, like curl --resolve ("name=address").
+    notify_hosts: tuple[str, ...] = ()
+    # Standard Webhooks signing secret ("whsec_" + base64); notifications are signed when it is set.
+    notify_signing_key: str | None = None
     max_header_bytes: int = 16 * 1024
 
     @property
@@ -68,6 +92,8 @@ class Settings:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             text = "" if value is None else str(value)
+            if f.name in HIDDEN_FIELDS and text:
+                text = "***"
             out[f.name] = mask_url(text) if f.name in SECRET_FIELDS else text
         return out
 
@@ -99,7 +125,10 @@ def _coerce(values: dict[str, Any]) -> dict[str, Any]:
         if name not in types:
             raise ValueError(f"unknown setting {name!r}")
         kind = str(types[name])
-        if value is None or not isinstance(value, str):
+        if kind.startswith("tuple"):
+            items = value.split(",") if isinstance(value, str) else value
+            out[name] = tuple(str(item).strip() for item in items if str(item).strip())
+        elif value is None or not isinstance(value, str):
             out[name] = Path(value) if "Path" in kind and isinstance(value, str) else value
         elif kind.startswith("int"):
             out[name] = int(value)

@@ -1,0 +1,113 @@
+"""The notification graph: what an asynchronous request did, in ActivityStreams + PROV-O (built with rdflib).
+
+    <urn:uuid:ID> a as:Update, htm:PUT ;
+        as:id <urn:uuid:ID> ; as:actor <user> ; as:object <repository> ; as:inReplyTo "client request id" ;
+        prov:startedAtTime "…"^^xsd:dateTime ; prov:endedAtTime "…"^^xsd:dateTime ;
+        gsa:outcome gsa:Completed ; gsa:statusCode 201 ; gsa:statementsAdded 1000 ; gsa:statementsRemoved 0 ;
+        prov:generated <graph> ;
+        gsa:error [ a gsa:Problem ; gsa:problemType <…> ; gsa:detail "…" ; gsa:line 9 ; gsa:column 3 ] .
+
+Serialised as Turtle, N-Triples, N-Quads, RDF/XML or JSON-LD; JSON-LD is compacted with pyld against
+vocab/context.jsonld, with a document loader that never goes to the network.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from pyld import jsonld
+from rdflib import BNode, Graph, Literal, URIRef
+from rdflib.namespace import RDF, XSD
+
+from graphstore_async import formats
+from graphstore_async.errors import BadRequest
+from graphstore_async.formats import Format
+from graphstore_async.tasks.records import Status
+from graphstore_async.vocab import AS, CONTEXT_FILE, GSA, HTM, PROV
+
+NOTIFICATION_FORMATS: tuple[Format, ...] = (
+    formats.TURTLE, formats.N_TRIPLES, formats.N_QUADS, formats.RDF_XML, formats.JSON_LD,
+)
+_OUTCOMES = {Status.COMPLETED: GSA.Completed, Status.FAILED: GSA.Failed, Status.CANCELLED: GSA.Cancelled}
+_METHODS = {"GET": HTM.GET, "PUT": HTM.PUT, "POST": HTM.POST, "PATCH": HTM.PATCH, "DELETE": HTM.DELETE}
+
+
+@dataclass(frozen=True)
+class Activity:
+    task_id: str
+    method: str
+    started: str
+    ended: str
+    actor: str
+    repository: str
+    status: Status
+    status_code: int | None = None
+    client_request_id: str | None = None
+    statements_added: int | None = None
+    statements_removed: int | None = None
+    graph: str | None = None
+    error: dict[str, Any] | None = None
+
+
+def activity_graph(activity: Activity) -> Graph:
+    graph = Graph(bind_namespaces="none")
+    node = URIRef(f"urn:uuid:{activity.task_id}")
+    add = graph.add
+    add((node, RDF.type, AS.Update))
+    add((node, RDF.type, _METHODS[activity.method]))
+    add((node, AS.id, node))
+    add((node, PROV.startedAtTime, Literal(activity.started, datatype=XSD.dateTime)))
+    add((node, PROV.endedAtTime, Literal(activity.ended, datatype=XSD.dateTime)))
+    add((node, AS.actor, URIRef(activity.actor)))
+    add((node, AS.object, URIRef(activity.repository)))
+    if activity.client_request_id:
+        add((node, AS.inReplyTo, Literal(activity.client_request_id)))
+    add((node, GSA.outcome, _OUTCOMES[activity.status]))
+    if activity.status_code is not None:
+        add((node, GSA.statusCode, Literal(activity.status_code)))
+    if activity.statements_added is not None:
+        add((node, GSA.statementsAdded, Literal(activity.statements_added)))
+    if activity.statements_removed is not None:
+        add((node, GSA.statementsRemoved, Literal(activity.statements_removed)))
+    if activity.graph:
+        add((node, PROV.generated, URIRef(activity.graph)))
+    if activity.error:
+        problem = BNode()
+        add((node, GSA.error, problem))
+        add((problem, RDF.type, GSA.Problem))
+        add((problem, GSA.problemType, URIRef(str(activity.error.get("type", "about:blank")))))
+        add((problem, GSA.detail, Literal(str(activity.error.get("detail", "")))))
+        for key, term in (("line", GSA.line), ("column", GSA.column)):
+            if isinstance(activity.error.get(key), int):
+                add((problem, term, Literal(activity.error[key])))
+    return graph
+
+
+def serialize(graph: Graph, fmt: Format) -> bytes:
+    if fmt is formats.JSON_LD:
+        expanded = json.loads(graph.serialize(format="json-ld"))
+        compacted = jsonld.compact(expanded, _context(), options={"documentLoader": _no_network})
+        return json.dumps(compacted, ensure_ascii=False).encode()
+    if fmt in (formats.N_TRIPLES, formats.N_QUADS):  # a graph's N-Quads are its N-Triples (default graph)
+        return graph.serialize(format="nt", encoding="utf-8")
+    if fmt is formats.RDF_XML:
+        return graph.serialize(format="xml", encoding="utf-8")
+    if fmt is formats.TURTLE:
+        for prefix, namespace in (("as", AS._NS), ("prov", PROV._NS), ("htm", HTM._NS), ("gsa", GSA._NS),
+                                  ("xsd", XSD._NS)):
+            graph.bind(prefix, namespace)
+        return graph.serialize(format="turtle", encoding="utf-8")
+    raise BadRequest(f"a notification cannot be written as {fmt}")
+
+
+@cache
+def _context() -> dict[str, Any]:
+    context: dict[str, Any] = json.loads(CONTEXT_FILE.read_text())
+    return context
+
+
+def _no_network(url: str, options: dict[str, Any] | None = None) -> Any:
+    raise jsonld.JsonLdError(f"remote context {url} refused: contexts are local", "loading document failed")

@@ -1,0 +1,212 @@
+"""The request record and the task's state, kept in Redis beside arq's job.
+
+One hash per task, `{prefix}:task:{id}`: the record (the terms of the original request as headers, SPEC §3),
+the operation, and the state (status, times, progress, outcome, error). Delivery attempts are a list beside it,
+the heartbeat a key with a time to live, and sorted sets index tasks by account and by status "running".
+
+The record holds credentials (Authorization, Asynchronous-Authorization) because the notification needs them;
+`public_record` is the only view of it that leaves this module.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+from redis.asyncio import Redis
+
+from graphstore_async.operations import Operation
+from graphstore_async.settings import Settings
+
+CAPTURED_HEADERS = (
+    "Asynchronous-Authorization",
+    "Asynchronous-Content-Type",
+    "Asynchronous-Content-Encoding",
+    "Asynchronous-Location",
+    "Asynchronous-Method",
+    "Authorization",
+    "Client-Request-ID",
+    "Content-Type",
+    "Context",
+    "Request-ID",
+)
+CREDENTIAL_HEADERS = frozenset({"Authorization", "Asynchronous-Authorization"})
+
+
+class Status(Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
+
+
+def new_task_id() -> str:
+    return str(uuid.uuid4())
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """The terms of the original request, captured as headers, plus method, repository and arguments."""
+
+    headers: Mapping[str, str]
+    method: str
+    repository: str
+    arguments: Mapping[str, list[str]] = field(default_factory=dict)
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        return self.headers.get(name, default)
+
+    def public(self) -> dict[str, Any]:
+        """The record without credentials: for status documents and logs."""
+        headers = {k: ("***" if k in CREDENTIAL_HEADERS else v) for k, v in self.headers.items()}
+        return {"headers": headers, "method": self.method, "repository": self.repository,
+                "arguments": dict(self.arguments)}
+
+    def to_json(self) -> str:
+        return json.dumps({"headers": dict(self.headers), "method": self.method, "repository": self.repository,
+                           "arguments": dict(self.arguments)})
+
+    @classmethod
+    def from_json(cls, text: str) -> RequestRecord:
+        data = json.loads(text)
+        return cls(data["headers"], data["method"], data["repository"], data.get("arguments", {}))
+
+
+@dataclass
+class Task:
+    id: str
+    status: Status
+    account: str
+    repository: str
+    operation: Operation
+    record: RequestRecord
+    base_url: str
+    created: str
+    started: str | None = None
+    ended: str | None = None
+    statements: int = 0
+    outcome: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    tries: int = 0
+
+
+class Tasks:
+    """Task state in Redis."""
+
+    def __init__(self, redis: Redis, settings: Settings) -> None:
+        self._redis = redis
+        self._prefix = settings.redis_prefix
+        self._heartbeat_s = settings.heartbeat_s
+        self.retention_s = int(settings.task_retention_s)
+
+    def key(self, task_id: str) -> str:
+        return f"{self._prefix}:task:{task_id}"
+
+    def _deliveries(self, task_id: str) -> str:
+        return f"{self._prefix}:task:{task_id}:deliveries"
+
+    def _heartbeat(self, task_id: str) -> str:
+        return f"{self._prefix}:task:{task_id}:heartbeat"
+
+    @property
+    def running_index(self) -> str:
+        return f"{self._prefix}:running"
+
+    def account_index(self, account: str) -> str:
+        return f"{self._prefix}:tasks:{account}"
+
+    @staticmethod
+    def new_fields(task_id: str, account: str, operation: Operation, record: RequestRecord,
+                   base_url: str) -> dict[str, str]:
+        """The hash of a task just accepted (written by the queue together with its job)."""
+        return {
+            "id": task_id, "status": Status.PENDING.value, "account": account, "repository": operation.repository,
+            "operation": json.dumps(operation.to_json()), "record": record.to_json(), "base_url": base_url,
+            "created": now_iso(), "statements": "0", "tries": "0",
+        }
+
+    async def get(self, task_id: str) -> Task | None:
+        raw: dict[bytes, bytes] = await self._redis.hgetall(self.key(task_id))  # type: ignore[misc]
+        if not raw:
+            return None
+        data = {k.decode(): v.decode() for k, v in raw.items()}
+        return Task(
+            id=data["id"], status=Status(data["status"]), account=data["account"], repository=data["repository"],
+            operation=Operation.from_json(json.loads(data["operation"])),
+            record=RequestRecord.from_json(data["record"]), base_url=data["base_url"], created=data["created"],
+            started=data.get("started"), ended=data.get("ended"), statements=int(data.get("statements", 0)),
+            outcome=json.loads(data["outcome"]) if "outcome" in data else None,
+            error=json.loads(data["error"]) if "error" in data else None, tries=int(data.get("tries", 0)),
+        )
+
+    async def start(self, task_id: str) -> None:
+        """Mark running (again, after a lost worker); the heartbeat starts."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.key(task_id), mapping={"status": Status.RUNNING.value, "started": now_iso()})
+            pipe.hincrby(self.key(task_id), "tries", 1)
+            pipe.zadd(self.running_index, {task_id: time.time()})
+            pipe.set(self._heartbeat(task_id), "1", px=int(self._heartbeat_s * 5 * 1000))
+            await pipe.execute()
+
+    async def beat(self, task_id: str, statements: int | None = None) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(self._heartbeat(task_id), "1", px=int(self._heartbeat_s * 5 * 1000))
+            if statements is not None:
+                pipe.hset(self.key(task_id), "statements", str(statements))
+            await pipe.execute()
+
+    async def finish(self, task_id: str, status: Status, *, outcome: dict[str, Any] | None = None,
+                     error: dict[str, Any] | None = None) -> None:
+        fields = {"status": status.value, "ended": now_iso()}
+        if outcome is not None:
+            fields["outcome"] = json.dumps(outcome)
+            if "statements_added" in outcome:
+                fields["statements"] = str(outcome["statements_added"])
+        if error is not None:
+            fields["error"] = json.dumps(error)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.key(task_id), mapping=fields)
+            pipe.zrem(self.running_index, task_id)
+            pipe.delete(self._heartbeat(task_id))
+            pipe.expire(self.key(task_id), self.retention_s)
+            pipe.expire(self._deliveries(task_id), self.retention_s)
+            await pipe.execute()
+
+    async def add_delivery(self, task_id: str, attempt: Mapping[str, Any]) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.rpush(self._deliveries(task_id), json.dumps(dict(attempt)))
+            pipe.expire(self._deliveries(task_id), self.retention_s + 3600)
+            await pipe.execute()
+
+    async def deliveries(self, task_id: str) -> list[dict[str, Any]]:
+        items: list[bytes] = await self._redis.lrange(self._deliveries(task_id), 0, -1)  # type: ignore[misc]
+        return [json.loads(item) for item in items]
+
+    async def set_field(self, task_id: str, name: str, value: str) -> None:
+        await self._redis.hset(self.key(task_id), name, value)  # type: ignore[misc]
+
+    async def stale_running(self) -> list[str]:
+        """Running tasks whose heartbeat has lapsed: their worker is gone."""
+        ids = [raw.decode() for raw in await self._redis.zrange(self.running_index, 0, -1)]
+        if not ids:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for task_id in ids:
+                pipe.exists(self._heartbeat(task_id))
+            alive = await pipe.execute()
+        return [task_id for task_id, beating in zip(ids, alive, strict=True) if not beating]

@@ -1,0 +1,31 @@
+"""Durable files of asynchronous tasks: `{data_dir}/spool/tasks/{id}/` holds the request bodies (written at
+acceptance, fsynced before the task is queued), the result of a query or export, and the notification body."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from graphstore_async.settings import Settings
+
+
+class Spool:
+    def __init__(self, settings: Settings) -> None:
+        self.root = settings.spool_dir / "tasks"
+
+    def directory(self, task_id: str) -> Path:
+        return self.root / task_id
+
+    def result(self, task_id: str) -> Path:
+        return self.directory(task_id) / "result"
+
+    def notification(self, task_id: str) -> Path:
+        return self.directory(task_id) / "notification"
+
+    def remove_bodies(self, task_id: str) -> None:
+        """Request bodies are not needed once the task has run."""
+        for path in self.directory(task_id).glob("*.body"):
+            path.unlink(missing_ok=True)
+
+    def remove(self, task_id: str) -> None:
+        shutil.rmtree(self.directory(task_id), ignore_errors=True)
