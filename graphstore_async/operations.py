@@ -125,7 +125,9 @@ async def execute(op: Operation, store: Store) -> Outcome:
 
 
 async def _load(op: Operation, store: Store) -> Outcome:
-    replace = op.kind is Kind.GRAPH_PUT
+    # A POST that made its graph at acceptance loads into a graph nobody else knows yet: replacing is the same
+    # as merging there, and makes a second run (arq runs a job at least once) leave no duplicate.
+    replace = op.kind is Kind.GRAPH_PUT or op.created_graph
     sources = _sources(op.bodies, op.base_iri)
     if op.whole_dataset:
         result = await store.load_dataset(sources, replace=replace)

@@ -67,6 +67,10 @@ class Store(Protocol):
         """Run a query and stream its result in `format` (a results format for SELECT/ASK, RDF otherwise)."""
         ...
 
+    async def check(self, text: str, *, update: bool) -> None:
+        """Raise SyntaxProblem if a query (or an update) does not parse; run nothing against the data."""
+        ...
+
     async def update(self, update: str, *, base_iri: str | None = None) -> None:
         """Run a SPARQL update atomically."""
         ...

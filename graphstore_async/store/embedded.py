@@ -85,6 +85,19 @@ class EmbeddedStore:
 
         return await ThreadStream(self._executor, write).start()
 
+    async def check(self, text: str, *, update: bool) -> None:
+        def parse() -> None:
+            scratch = ox.Store()  # in memory and empty: parsing is all the work there is
+            try:
+                if update:
+                    scratch.update(text)
+                else:
+                    scratch.query(text)
+            except SyntaxError as exc:
+                raise sparql_syntax_problem(exc, "update" if update else "query") from exc
+
+        await self._run(parse)
+
     async def update(self, update: str, *, base_iri: str | None = None) -> None:
         def run() -> None:
             try:

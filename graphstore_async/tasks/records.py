@@ -103,6 +103,7 @@ class Task:
     outcome: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     tries: int = 0
+    delivery: str | None = None  # "delivered" or "failed" once the notification's attempts are over
 
 
 class Tasks:
@@ -152,6 +153,7 @@ class Tasks:
             started=data.get("started"), ended=data.get("ended"), statements=int(data.get("statements", 0)),
             outcome=json.loads(data["outcome"]) if "outcome" in data else None,
             error=json.loads(data["error"]) if "error" in data else None, tries=int(data.get("tries", 0)),
+            delivery=data.get("delivery"),
         )
 
     async def start(self, task_id: str) -> None:
@@ -196,6 +198,17 @@ class Tasks:
     async def deliveries(self, task_id: str) -> list[dict[str, Any]]:
         items: list[bytes] = await self._redis.lrange(self._deliveries(task_id), 0, -1)  # type: ignore[misc]
         return [json.loads(item) for item in items]
+
+    async def field(self, task_id: str, name: str) -> str | None:
+        raw: bytes | None = await self._redis.hget(self.key(task_id), name)  # type: ignore[misc]
+        return None if raw is None else raw.decode()
+
+    async def forget_running(self, task_id: str) -> None:
+        """A running task whose worker is gone goes back to pending (its job will be taken up again)."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(self.running_index, task_id)
+            pipe.hset(self.key(task_id), "status", Status.PENDING.value)
+            await pipe.execute()
 
     async def set_field(self, task_id: str, name: str, value: str) -> None:
         await self._redis.hset(self.key(task_id), name, value)  # type: ignore[misc]

@@ -14,8 +14,13 @@ from graphstore_async.repositories import Repositories
 from graphstore_async.settings import Settings
 from graphstore_async.store import Store
 from graphstore_async.store.embedded import EmbeddedStore
-from graphstore_async.web import admin, graphstore, sparql
-from graphstore_async.web.context import ACCESS, REDIS, REPOSITORIES, SETTINGS
+from graphstore_async.tasks.delivery import Deliverer, EgressPolicy
+from graphstore_async.tasks.queue import Queue
+from graphstore_async.tasks.records import Tasks
+from graphstore_async.tasks.spool import Spool
+from graphstore_async.tasks.worker import Runtime, running_worker
+from graphstore_async.web import admin, graphstore, sparql, tasks
+from graphstore_async.web.context import ACCESS, EGRESS, QUEUE, REDIS, REPOSITORIES, SETTINGS, SPOOL, TASKS
 from graphstore_async.web.middlewares import authenticate, problems
 
 REPO = "/{account}/{repo}"
@@ -30,11 +35,14 @@ def create_app(settings: Settings, access: AccessControl | None = None) -> web.A
     )
     app[SETTINGS] = settings
     app[ACCESS] = access if access is not None else AccessControl.from_toml(settings.config_file)
+    app[EGRESS] = EgressPolicy.from_settings(settings)
     app.cleanup_ctx.append(_repositories)
     app.cleanup_ctx.append(_redis)
+    app.cleanup_ctx.append(_tasks)
 
     app.router.add_get("/health", admin.health)
     app.router.add_get("/ready", admin.ready)
+    app.router.add_get("/tasks/{task_id}/status", tasks.status)
     app.router.add_get(REPO + "/sparql", sparql.handle, allow_head=False)
     app.router.add_route("POST", REPO + "/sparql", sparql.handle)
     for path in (REPO + "/service", REPO + "/service/{path:.+}"):
@@ -66,3 +74,22 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     app[REDIS] = redis
     yield
     await redis.aclose()
+
+
+async def _tasks(app: web.Application) -> AsyncIterator[None]:
+    """Task state and queue; and, unless turned off, a worker in this process (the embedded store admits one
+    writing process, so the server runs its own worker)."""
+    settings = app[SETTINGS]
+    app[TASKS] = Tasks(app[REDIS], settings)
+    app[QUEUE] = Queue(app[REDIS], settings)
+    app[SPOOL] = Spool(settings)
+    if not settings.worker:
+        yield
+        return
+    deliverer = Deliverer(settings)
+    runtime = Runtime(settings, app[TASKS], app[QUEUE], app[SPOOL], app[REPOSITORIES], app[ACCESS], deliverer)
+    try:
+        async with running_worker(runtime):
+            yield
+    finally:
+        await deliverer.close()

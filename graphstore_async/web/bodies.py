@@ -7,6 +7,7 @@ gzip stream is reported instead of silently accepted.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 import zlib
@@ -84,7 +85,7 @@ def content_encoding(request: web.Request) -> str:
                                encoding=encoding)
 
 
-async def _write(chunks: AsyncIterator[bytes], decoder: _Decoder, directory: Path) -> Path:
+async def _write(chunks: AsyncIterator[bytes], decoder: _Decoder, directory: Path, durable: bool) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=directory, suffix=".body")
     try:
@@ -92,19 +93,23 @@ async def _write(chunks: AsyncIterator[bytes], decoder: _Decoder, directory: Pat
             async for chunk in chunks:
                 out.write(decoder.feed(chunk))
             decoder.finish()
+            if durable:  # a queued task's body must survive a crash of this machine
+                out.flush()
+                await asyncio.to_thread(os.fsync, out.fileno())
     except BaseException:
         os.unlink(name)
         raise
     return Path(name)
 
 
-async def spool_request(request: web.Request, directory: Path, limits: Limits, fmt: Format) -> SpooledBody:
+async def spool_request(request: web.Request, directory: Path, limits: Limits, fmt: Format,
+                        durable: bool = False) -> SpooledBody:
     """The whole request body, decoded, in a new file under `directory` (the caller removes it)."""
     if request.content_length is not None and request.content_length > limits.max_bytes:
         raise PayloadTooLarge(f"the body ({request.content_length} bytes) is larger than {limits.max_bytes}",
                               max_bytes=limits.max_bytes)
     decoder = _Decoder(content_encoding(request), limits)
-    path = await _write(request.content.iter_chunked(CHUNK_BYTES), decoder, directory)
+    path = await _write(request.content.iter_chunked(CHUNK_BYTES), decoder, directory, durable)
     return SpooledBody(path, fmt, decoder.bytes_out)
 
 
@@ -120,7 +125,8 @@ async def read_small(request: web.Request, limits: Limits, max_bytes: int) -> by
     return b"".join(parts)
 
 
-async def spool_multipart(request: web.Request, directory: Path, limits: Limits) -> list[SpooledBody]:
+async def spool_multipart(request: web.Request, directory: Path, limits: Limits,
+                          durable: bool = False) -> list[SpooledBody]:
     """Each part of a multipart/form-data body in a file of its own, with the part's RDF format."""
     content_encoding(request)
     reader = await request.multipart()
@@ -133,7 +139,7 @@ async def spool_multipart(request: web.Request, directory: Path, limits: Limits)
             fmt = formats.rdf_format_for(part.headers.get("Content-Type") or _by_filename(part.filename))
             remaining = Limits(limits.max_bytes - total, limits.max_gzip_ratio)
             decoder = _Decoder(part.headers.get("Content-Encoding", "identity").strip().lower(), remaining)
-            path = await _write(_part_chunks(part), decoder, directory)
+            path = await _write(_part_chunks(part), decoder, directory, durable)
             bodies.append(SpooledBody(path, fmt, decoder.bytes_out))
             total += decoder.bytes_out
     except BaseException:

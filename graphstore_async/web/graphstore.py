@@ -20,7 +20,7 @@ from graphstore_async.errors import BadRequest, GraphNotFound
 from graphstore_async.operations import Body, Kind, Operation, execute
 from graphstore_async.repositories import Repository
 from graphstore_async.store import GraphName
-from graphstore_async.web import context
+from graphstore_async.web import asynchronous, context
 from graphstore_async.web.bodies import SpooledBody, spool_multipart, spool_request
 from graphstore_async.web.responses import respond
 
@@ -60,7 +60,8 @@ def _absolute_iri(text: str) -> str:
     return text
 
 
-def operation_of(request: web.Request, repo: Repository, bodies: list[SpooledBody]) -> Operation:
+def operation_of(request: web.Request, repo: Repository, bodies: list[SpooledBody],
+                 terms: asynchronous.Terms | None = None) -> Operation:
     """The request as an Operation (its bodies already spooled)."""
     target = target_of(request)
     kind = {"GET": Kind.GRAPH_GET, "HEAD": Kind.GRAPH_GET, "PUT": Kind.GRAPH_PUT, "POST": Kind.GRAPH_POST,
@@ -74,7 +75,10 @@ def operation_of(request: web.Request, repo: Repository, bodies: list[SpooledBod
     if kind is Kind.GRAPH_GET:
         offers, default = ((formats.DATASET_FORMATS, formats.N_QUADS) if target.whole_dataset
                            else (formats.RDF_FORMATS, formats.TURTLE))
-        result_type = formats.negotiate(request.headers.get("Accept"), offers, default).media_type
+        if terms is None:
+            result_type = formats.negotiate(request.headers.get("Accept"), offers, default).media_type
+        else:
+            result_type = asynchronous.result_format(terms, offers, default).media_type
     return Operation(
         kind, repo.id, graph=target.graph, whole_dataset=target.whole_dataset, result_type=result_type,
         base_iri=target.graph or f"{context.base_url(request)}{request.path}",
@@ -82,21 +86,24 @@ def operation_of(request: web.Request, repo: Repository, bodies: list[SpooledBod
     )
 
 
-async def spool_bodies(request: web.Request, directory: Path) -> list[SpooledBody]:
+async def spool_bodies(request: web.Request, directory: Path, durable: bool) -> list[SpooledBody]:
     """PUT and POST bodies in spool files under `directory`; none for other methods."""
     if request.method not in ("PUT", "POST"):
         return []
     content_type = request.headers.get("Content-Type")
     if formats.media_type_of(content_type) == formats.MULTIPART and request.method == "POST":
-        return await spool_multipart(request, directory, context.limits(request))
+        return await spool_multipart(request, directory, context.limits(request), durable)
     fmt = formats.rdf_format_for(content_type)
-    return [await spool_request(request, directory, context.limits(request), fmt)]
+    return [await spool_request(request, directory, context.limits(request), fmt, durable)]
 
 
 async def handle(request: web.Request) -> web.StreamResponse:
     repo = await context.repository(request, Grant.READ if request.method in ("GET", "HEAD") else Grant.WRITE)
     target_of(request)  # a bad target is refused before the body is read
-    bodies = await spool_bodies(request, context.settings(request).spool_dir / "sync")
+    terms = asynchronous.notify_terms(request, request.app[context.EGRESS]) if request.method != "HEAD" else None
+    if terms is not None:
+        return await _submit(request, repo, terms)
+    bodies = await spool_bodies(request, context.settings(request).spool_dir / "sync", durable=False)
     try:
         op = operation_of(request, repo, bodies)
         if request.method == "HEAD":
@@ -105,6 +112,16 @@ async def handle(request: web.Request) -> web.StreamResponse:
     finally:
         for body in bodies:
             body.path.unlink(missing_ok=True)
+
+
+async def _submit(request: web.Request, repo: Repository, terms: asynchronous.Terms) -> web.StreamResponse:
+    spool = request.app[context.SPOOL]
+    try:
+        bodies = await spool_bodies(request, spool.directory(terms.task_id), durable=True)
+        return await asynchronous.submit(request, operation_of(request, repo, bodies, terms), terms)
+    except BaseException:
+        spool.remove(terms.task_id)
+        raise
 
 
 async def _head(repo: Repository, op: Operation) -> web.StreamResponse:

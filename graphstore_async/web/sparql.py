@@ -15,7 +15,7 @@ from graphstore_async.errors import BadRequest, UnsupportedMediaType
 from graphstore_async.operations import Kind, Operation, execute
 from graphstore_async.sparqltext import QueryForm
 from graphstore_async.store import Dataset
-from graphstore_async.web import context
+from graphstore_async.web import asynchronous, context
 from graphstore_async.web.bodies import read_small
 from graphstore_async.web.responses import respond
 
@@ -93,7 +93,8 @@ def check_federation(request: web.Request, text: str) -> None:
         raise BadRequest("federated queries (SERVICE) are disabled on this server")
 
 
-def operation_of(request: web.Request, read: ProtocolRequest, repo_id: str) -> Operation:
+def operation_of(request: web.Request, read: ProtocolRequest, repo_id: str,
+                 terms: asynchronous.Terms | None = None) -> Operation:
     """A checked protocol request as an Operation: query form known and result format negotiated, or the
     protocol's USING dataset written into the update."""
     endpoint = f"{context.base_url(request)}{request.path}"
@@ -105,7 +106,10 @@ def operation_of(request: web.Request, read: ProtocolRequest, repo_id: str) -> O
     assert read.query is not None
     check_federation(request, read.query)
     offers, default = result_formats(sparqltext.query_form(read.query))
-    fmt = formats.negotiate(request.headers.get("Accept"), offers, default)
+    if terms is None:
+        fmt = formats.negotiate(request.headers.get("Accept"), offers, default)
+    else:
+        fmt = asynchronous.result_format(terms, offers, default)
     dataset = read.dataset(QUERY_DATASET)
     return Operation(Kind.QUERY, repo_id, text=read.query, base_iri=endpoint, result_type=fmt.media_type,
                      default_graphs=dataset.default_graphs, named_graphs=dataset.named_graphs)
@@ -113,8 +117,12 @@ def operation_of(request: web.Request, read: ProtocolRequest, repo_id: str) -> O
 
 async def handle(request: web.Request) -> web.StreamResponse:
     repo = await context.repository(request, Grant.READ)  # before reading a body from a stranger
+    terms = asynchronous.notify_terms(request, request.app[context.EGRESS])
     read = await read_operation(request)
     if read.update is not None:
         request.app[context.ACCESS].require(context.principal(request), repo.id, Grant.WRITE)
-    op = operation_of(request, read, repo.id)
+    op = operation_of(request, read, repo.id, terms)
+    if terms is not None:
+        await repo.store.check(op.text or "", update=read.update is not None)
+        return await asynchronous.submit(request, op, terms)
     return await respond(request, await execute(op, repo.store))
