@@ -63,6 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--base-url", help="public base URL, e.g. https://rdf.example.org (GSA_BASE_URL)")
     serve.set_defaults(run=_serve)
 
+    worker = add(commands, "worker", "run a task worker without the HTTP server (for a remote store; with the "
+                 "embedded store, `serve` runs the worker itself)")
+    worker.add_argument("--redis-url", help="Redis URL (GSA_REDIS_URL)")
+    worker.set_defaults(run=_worker)
+
     repo = commands.add_parser("repo", help="create, list or drop repositories (with the server stopped)")
     repo_commands = repo.add_subparsers(dest="repo_command", required=True)
     create = add(repo_commands, "create", "create ACCOUNT/REPO, optionally loading a file into it")
@@ -113,6 +118,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     app = create_app(settings, access)
     log.info("serving on http://%s:%s (data in %s)", settings.host, settings.port, settings.data_dir)
     web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+    return 0
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from graphstore_async.tasks.worker import serve_worker
+
+    asyncio.run(serve_worker(settings, AccessControl.from_toml(settings.config_file)))
     return 0
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from graphstore_async import formats
 from graphstore_async.errors import GraphNotFound
 from graphstore_async.formats import Format
-from graphstore_async.store import ALL, ByteStream, Dataset, GraphName, Source, Store
+from graphstore_async.store import ALL, ByteStream, Dataset, GraphName, Progress, Source, Store
 
 
 class Kind(Enum):
@@ -100,8 +100,10 @@ class Outcome:
     format: Format | None = None
 
 
-async def execute(op: Operation, store: Store) -> Outcome:
-    """Carry out an operation. Errors are GraphStoreErrors; on error the store is unchanged."""
+async def execute(op: Operation, store: Store, progress: Progress | None = None,
+                  blank_node_scope: str | None = None) -> Outcome:
+    """Carry out an operation. Errors are GraphStoreErrors; on error the store is unchanged. A
+    `blank_node_scope` makes a merging load repeatable (see Store.load)."""
     if op.kind is Kind.QUERY:
         assert op.text is not None and op.result_format is not None
         dataset = Dataset(op.default_graphs, op.named_graphs)
@@ -121,18 +123,19 @@ async def execute(op: Operation, store: Store) -> Outcome:
         if removed is None:
             raise GraphNotFound(f"there is no {op.describe_target()} in {op.repository}", graph=op.graph)
         return Outcome(204, graph=op.graph, statements_removed=removed)
-    return await _load(op, store)
+    return await _load(op, store, progress, blank_node_scope)
 
 
-async def _load(op: Operation, store: Store) -> Outcome:
+async def _load(op: Operation, store: Store, progress: Progress | None, blank_node_scope: str | None) -> Outcome:
     # A POST that made its graph at acceptance loads into a graph nobody else knows yet: replacing is the same
     # as merging there, and makes a second run (arq runs a job at least once) leave no duplicate.
     replace = op.kind is Kind.GRAPH_PUT or op.created_graph
     sources = _sources(op.bodies, op.base_iri)
     if op.whole_dataset:
-        result = await store.load_dataset(sources, replace=replace)
+        result = await store.load_dataset(sources, replace=replace, progress=progress)
         return Outcome(204, statements_added=result.statements, statements_removed=result.removed)
-    result = await store.load(sources, graph=op.graph, replace=replace)
+    result = await store.load(sources, graph=op.graph, replace=replace, progress=progress,
+                              blank_node_scope=None if replace else blank_node_scope)
     outcome = Outcome(201 if result.created else 204, graph=op.graph, statements_added=result.statements,
                       statements_removed=result.removed)
     if op.created_graph:

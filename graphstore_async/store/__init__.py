@@ -7,7 +7,7 @@ another SPARQL 1.1 store (upload the file, stream the response) fits the same pr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -16,6 +16,7 @@ from typing import Protocol
 from graphstore_async.formats import Format
 
 GraphName = str | None  # None: the default graph
+Progress = Callable[[int], None]
 
 
 class WholeDataset(Enum):
@@ -75,12 +76,17 @@ class Store(Protocol):
         """Run a SPARQL update atomically."""
         ...
 
-    async def load(self, sources: Sequence[Source], *, graph: GraphName, replace: bool) -> LoadResult:
+    async def load(self, sources: Sequence[Source], *, graph: GraphName, replace: bool,
+                   progress: Progress | None = None, blank_node_scope: str | None = None) -> LoadResult:
         """Read every source into `graph` (replacing its content when `replace`), all or nothing: a source that
-        does not parse raises SyntaxProblem and leaves the store unchanged."""
+        does not parse raises SyntaxProblem and leaves the store unchanged. `progress` is called, from any
+        thread, with the number of statements read so far. With a `blank_node_scope` (letters and digits),
+        blank nodes are named from it and their order of appearance, so loading the same sources again with
+        the same scope adds nothing: a merge that can be repeated."""
         ...
 
-    async def load_dataset(self, sources: Sequence[Source], *, replace: bool) -> LoadResult:
+    async def load_dataset(self, sources: Sequence[Source], *, replace: bool,
+                           progress: Progress | None = None) -> LoadResult:
         """Read quads (their own graphs kept) into the store, all or nothing."""
         ...
 

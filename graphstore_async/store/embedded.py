@@ -11,8 +11,9 @@ statements) before anything is written, then small bodies load in one transactio
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -22,7 +23,7 @@ import pyoxigraph as ox
 from graphstore_async import formats
 from graphstore_async.errors import BadRequest, GraphNotFound, StoreUnavailable, SyntaxProblem
 from graphstore_async.formats import Format
-from graphstore_async.store import ALL, ByteStream, Dataset, GraphName, LoadResult, Source, WholeDataset
+from graphstore_async.store import ALL, ByteStream, Dataset, GraphName, LoadResult, Progress, Source, WholeDataset
 from graphstore_async.store.streams import ThreadStream
 
 T = TypeVar("T")
@@ -41,6 +42,8 @@ _RESULTS = {
     formats.CSV: ox.QueryResultsFormat.CSV,
     formats.TSV: ox.QueryResultsFormat.TSV,
 }
+PROGRESS_EVERY = 50_000
+EXTEND_BATCH = 10_000
 _PARSER_PREFIX = re.compile(r"^Parser error at line \d+ (?:between columns \d+ and \d+|column \d+): ")
 _SPARQL_POSITION = re.compile(r"error at (\d+):(\d+): ?(.*)", re.DOTALL)
 
@@ -110,16 +113,21 @@ class EmbeddedStore:
 
     # -- loading -----------------------------------------------------------------------------------------------
 
-    async def load(self, sources: Sequence[Source], *, graph: GraphName, replace: bool) -> LoadResult:
+    async def load(self, sources: Sequence[Source], *, graph: GraphName, replace: bool,
+                   progress: Progress | None = None, blank_node_scope: str | None = None) -> LoadResult:
         async with self._write_lock:
-            return await self._run(self._load, sources, graph, replace, False)
+            return await self._run(self._load, sources, graph, replace, False, progress, blank_node_scope)
 
-    async def load_dataset(self, sources: Sequence[Source], *, replace: bool) -> LoadResult:
+    async def load_dataset(self, sources: Sequence[Source], *, replace: bool,
+                           progress: Progress | None = None) -> LoadResult:
         async with self._write_lock:
-            return await self._run(self._load, sources, None, replace, True)
+            return await self._run(self._load, sources, None, replace, True, progress)
 
-    def _load(self, sources: Sequence[Source], graph: GraphName, replace: bool, dataset: bool) -> LoadResult:
-        statements = sum(_validate(source, triples_only=not dataset) for source in sources)
+    def _load(self, sources: Sequence[Source], graph: GraphName, replace: bool, dataset: bool,
+              progress: Progress | None, blank_node_scope: str | None = None) -> LoadResult:
+        statements = 0
+        for source in sources:
+            statements += _validate(source, triples_only=not dataset, progress=progress, before=statements)
         target = _node(graph)
         created = graph is not None and not self._ox.contains_named_graph(target)
         removed = 0
@@ -133,6 +141,14 @@ class EmbeddedStore:
         if graph is not None:
             self._ox.add_graph(target)
         small = sum(source.path.stat().st_size for source in sources) <= self._transactional_load_bytes
+        if blank_node_scope is not None:
+            add = self._ox.extend if small else self._ox.bulk_extend
+            # In batches: pyoxigraph holds the GIL while it stores what it is given, and the event loop of
+            # this process must not stall for the whole import.
+            scoped = _scoped_quads(sources, target, blank_node_scope)
+            while batch := list(itertools.islice(scoped, EXTEND_BATCH)):
+                add(batch)
+            return LoadResult(created=created, statements=statements, removed=removed)
         for source in sources:
             loader = self._ox.load if small else self._ox.bulk_load
             options: dict[str, Any] = {"path": str(source.path), "format": _RDF[source.format]}
@@ -211,7 +227,31 @@ def _node(graph: GraphName) -> Any:
     return ox.DefaultGraph() if graph is None else ox.NamedNode(graph)
 
 
-def _validate(source: Source, *, triples_only: bool) -> int:
+def _scoped_quads(sources: Sequence[Source], target: Any, scope: str) -> Iterator[Any]:
+    """The sources' triples in `target`, each blank node named `{scope}{n:x}` by order of first appearance
+    (parsing is deterministic, so a second pass over the same sources names them the same)."""
+    names: dict[str, Any] = {}
+    blank, quad = ox.BlankNode, ox.Quad
+
+    def named(term: Any) -> Any:
+        if type(term) is not blank:
+            return term
+        found = names.get(term.value)
+        if found is None:
+            found = names[term.value] = blank(f"{scope}{len(names):x}")
+        return found
+
+    for source in sources:
+        options: dict[str, Any] = {"path": str(source.path), "format": _RDF[source.format],
+                                   "rename_blank_nodes": False}
+        if source.base_iri:
+            options["base_iri"] = source.base_iri
+        names.clear()  # blank node labels are local to a document
+        for q in ox.parse(**options):
+            yield quad(named(q.subject), q.predicate, named(q.object), target)
+
+
+def _validate(source: Source, *, triples_only: bool, progress: Progress | None = None, before: int = 0) -> int:
     """Parse a source once without storing it; the number of statements, or SyntaxProblem."""
     options: dict[str, Any] = {"path": str(source.path), "format": _RDF[source.format]}
     if source.base_iri:
@@ -219,7 +259,14 @@ def _validate(source: Source, *, triples_only: bool) -> int:
     if triples_only:
         options["without_named_graphs"] = True
     try:
-        return sum(1 for _ in ox.parse(**options))
+        if progress is None:
+            return sum(1 for _ in ox.parse(**options))
+        count = 0
+        for count, _ in enumerate(ox.parse(**options), start=1):
+            if count % PROGRESS_EVERY == 0:
+                progress(before + count)
+        progress(before + count)
+        return count
     except SyntaxError as exc:
         if "named graphs are not allowed" in str(exc).lower():
             # Quads in named graphs cannot go into one graph; say so rather than silently move them.

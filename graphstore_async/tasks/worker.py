@@ -3,8 +3,8 @@
 A job may run more than once (arq is at-least-once; a worker can be killed), so every step is safe to repeat:
 a finished task is not run again (only its notification, if that had not gone out); a PUT or a POST into a
 graph made at acceptance replaces, so a second run leaves the same graph; a POST that merges into an existing
-graph loads into a staging graph first and commits with one transactional ADD + DROP, and the task records that
-it reached the commit, so a repeated run knows whether the commit happened (the staging graph is gone) or not.
+graph names its blank nodes after the task (Store.load's blank_node_scope), so a second run adds statements
+that are all there already, and set semantics leave one copy.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import dataclasses
 import gzip
 import logging
 import shutil
+import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +24,10 @@ from typing import Any
 from graphstore_async import formats
 from graphstore_async.auth import AccessControl, Grant
 from graphstore_async.errors import GraphStoreError
-from graphstore_async.operations import Kind, Outcome, execute
+from graphstore_async.operations import Outcome, execute
 from graphstore_async.repositories import Repositories
 from graphstore_async.settings import Settings
-from graphstore_async.store import Store
+from graphstore_async.store import Progress
 from graphstore_async.tasks import provenance
 from graphstore_async.tasks.delivery import Attempt, Deliverer, Notification
 from graphstore_async.tasks.queue import Queue, create_worker, stop_worker
@@ -34,7 +35,6 @@ from graphstore_async.tasks.records import Status, Task, Tasks, now_iso
 from graphstore_async.tasks.spool import Spool
 
 log = logging.getLogger(__name__)
-STAGING_PREFIX = "urn:graphstore-async:staging:"
 
 
 @dataclass
@@ -48,6 +48,7 @@ class Runtime:
     repositories: Repositories
     access: AccessControl
     deliverer: Deliverer
+    _progress: dict[str, int] = dataclasses.field(default_factory=dict)  # statements read, by running task
 
     async def run(self, task_id: str) -> None:
         task = await self.tasks.get(task_id)
@@ -64,6 +65,7 @@ class Runtime:
     async def _run(self, task: Task) -> None:
         await self.tasks.start(task.id)
         started = now_iso()
+        self._progress[task.id] = 0
         beating = asyncio.create_task(self._heartbeat(task.id))
         error: dict[str, Any] | None = None
         outcome: Outcome | None = None
@@ -75,6 +77,7 @@ class Runtime:
             log.info("task %s failed: %s", task.id, exc.detail)
         finally:
             beating.cancel()
+            self._progress.pop(task.id, None)
         summary = _summary(outcome, error)
         if task.record.header("Asynchronous-Location"):
             await asyncio.to_thread(self._write_notification, task, status, summary, error, started)
@@ -85,34 +88,26 @@ class Runtime:
         principal = self.access.principal_named(task.account)
         self.access.require(principal, op.repository, Grant.READ if op.kind.reads_only else Grant.WRITE)
         repo = await self.repositories.get(op.repository)
-        if op.kind is Kind.GRAPH_POST and not op.created_graph and not op.whole_dataset:
-            return await self._merge(task, repo.store)
-        outcome = await execute(op, repo.store)
+        # A merge names its blank nodes after the task, so that a second run adds nothing.
+        outcome = await execute(op, repo.store, self._progress_of(task.id), blank_node_scope=task.id.replace("-", ""))
         if outcome.body is not None:
             await _drain(outcome.body, self.spool.result(task.id))
             outcome.body = None
         return outcome
 
-    async def _merge(self, task: Task, store: Store) -> Outcome:
-        """POST into an existing graph, safe to repeat: staging graph, then one atomic ADD + DROP."""
-        op, staging = task.operation, f"{STAGING_PREFIX}{task.id}"
-        target = "DEFAULT" if op.graph is None else f"GRAPH <{op.graph}>"
-        commit = f"ADD SILENT GRAPH <{staging}> TO {target} ; DROP SILENT GRAPH <{staging}>"
-        phase = await self.tasks.field(task.id, "phase")
-        if phase is not None and phase.startswith("committing:"):
-            if await store.graph_exists(staging):
-                await store.update(commit)
-            return Outcome(204, graph=op.graph, statements_added=int(phase.partition(":")[2]))
-        existed = await store.graph_exists(op.graph)
-        staged = await execute(dataclasses.replace(op, kind=Kind.GRAPH_PUT, graph=staging), store)
-        await self.tasks.set_field(task.id, "phase", f"committing:{staged.statements_added}")
-        await store.update(commit)
-        return Outcome(204 if existed else 201, graph=op.graph, statements_added=staged.statements_added)
-
     async def _heartbeat(self, task_id: str) -> None:
         while True:
             await asyncio.sleep(self.settings.heartbeat_s)
-            await self.tasks.beat(task_id)
+            await self.tasks.beat(task_id, self._progress.get(task_id))
+
+    def runs(self, task_id: str) -> bool:
+        return task_id in self._progress
+
+    def _progress_of(self, task_id: str) -> Progress:
+        def report(statements: int) -> None:  # called from a store thread: a dict store is atomic enough
+            self._progress[task_id] = statements
+
+        return report
 
     def _write_notification(self, task: Task, status: Status, summary: dict[str, Any],
                             error: dict[str, Any] | None, started: str) -> None:
@@ -194,6 +189,8 @@ async def reap(runtime: Runtime) -> None:
     while True:
         try:
             for task_id in await runtime.tasks.stale_running():
+                if runtime.runs(task_id):
+                    continue  # ours and still running: a late heartbeat, not a dead worker
                 log.warning("task %s lost its worker; it is taken up again", task_id)
                 await runtime.tasks.forget_running(task_id)
                 await runtime.queue.release(task_id)
@@ -222,3 +219,33 @@ async def running_worker(runtime: Runtime) -> AsyncIterator[None]:
         main.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await main
+
+
+async def serve_worker(settings: Settings, access: AccessControl) -> None:
+    """A worker process: runs tasks until SIGTERM or SIGINT, then stops as `running_worker` does."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from redis.asyncio import Redis
+
+    from graphstore_async.store.embedded import EmbeddedStore
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    redis = Redis.from_url(settings.redis_url)
+    with ThreadPoolExecutor(max_workers=settings.store_threads, thread_name_prefix="store") as executor:
+        repositories = Repositories(settings.repositories_dir,
+                                    lambda path: EmbeddedStore(path, executor,
+                                                               transactional_load_bytes=settings.transactional_load_bytes))
+        deliverer = Deliverer(settings)
+        runtime = Runtime(settings, Tasks(redis, settings), Queue(redis, settings), Spool(settings), repositories,
+                          access, deliverer)
+        try:
+            async with running_worker(runtime):
+                log.info("worker running on %s (queue %s)", settings.redis_url, runtime.queue.name)
+                await stop.wait()
+        finally:
+            await deliverer.close()
+            await repositories.close()
+            await redis.aclose()
