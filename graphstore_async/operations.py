@@ -94,8 +94,8 @@ class Outcome:
     status: int
     graph: GraphName = None
     location: str | None = None
-    statements_added: int = 0
-    statements_removed: int = 0
+    statements_added: int | None = None  # None: not known (a SPARQL update does not report its counts)
+    statements_removed: int | None = None
     body: ByteStream | None = None
     format: Format | None = None
 
@@ -122,7 +122,7 @@ async def execute(op: Operation, store: Store, progress: Progress | None = None,
         removed = await store.remove_graph(op.graph)
         if removed is None:
             raise GraphNotFound(f"there is no {op.describe_target()} in {op.repository}", graph=op.graph)
-        return Outcome(204, graph=op.graph, statements_removed=removed)
+        return Outcome(204, graph=op.graph, statements_added=0, statements_removed=removed)
     return await _load(op, store, progress, blank_node_scope)
 
 

@@ -49,6 +49,10 @@ class EgressRefused(BadRequest):
     slug = "egress-refused"
 
 
+class RefusedAddress(OSError):
+    """Raised by the resolver: every address of a name is one the policy refuses."""
+
+
 @dataclass(frozen=True)
 class EgressPolicy:
     networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
@@ -120,7 +124,7 @@ class PolicyResolver(AbstractResolver):
         allowed = [r for r in found if self._policy.address_allowed(r["host"], host, port)]
         if not allowed:
             addresses = ", ".join(r["host"] for r in found)
-            raise OSError(f"{host} resolves to {addresses}, which notifications may not reach")
+            raise RefusedAddress(f"{host} resolves to {addresses}, which notifications may not reach")
         return allowed
 
     async def close(self) -> None:
@@ -211,6 +215,10 @@ class Deliverer:
                     return Attempt(number, started, response.status, None, _ms(clock)), retry_after
         except EgressRefused as exc:
             return Attempt(number, started, None, f"refused: {exc.detail}", _ms(clock)), None
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, RefusedAddress):  # final: asking again resolves the same way
+                return Attempt(number, started, None, f"refused: {exc.os_error}", _ms(clock)), None
+            return Attempt(number, started, None, f"{type(exc).__name__}: {exc}", _ms(clock)), None
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             return Attempt(number, started, None, f"{type(exc).__name__}: {exc}", _ms(clock)), None
 

@@ -177,7 +177,7 @@ class Tasks:
         fields = {"status": status.value, "ended": now_iso()}
         if outcome is not None:
             fields["outcome"] = json.dumps(outcome)
-            if "statements_added" in outcome:
+            if outcome.get("statements_added") is not None:
                 fields["statements"] = str(outcome["statements_added"])
         if error is not None:
             fields["error"] = json.dumps(error)

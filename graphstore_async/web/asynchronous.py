@@ -18,7 +18,7 @@ from graphstore_async import formats
 from graphstore_async.errors import BadRequest, NotAcceptable, Unavailable
 from graphstore_async.formats import Format
 from graphstore_async.operations import Kind, Operation
-from graphstore_async.tasks.delivery import EgressPolicy
+from graphstore_async.tasks.delivery import EgressPolicy, EgressRefused
 from graphstore_async.tasks.provenance import NOTIFICATION_FORMATS
 from graphstore_async.tasks.queue import QueueFullError
 from graphstore_async.tasks.records import CAPTURED_HEADERS, RequestRecord, Tasks, new_task_id
@@ -60,8 +60,12 @@ def notify_terms(request: web.Request, policy: EgressPolicy) -> Terms | None:
                              header="Asynchronous-Content-Encoding")
     location = request.headers.get("Asynchronous-Location")
     if location is not None:
-        policy.check_url(location.strip(), context.base_url(request))
         location = location.strip()
+        try:
+            policy.check_url(location, context.base_url(request))
+        except EgressRefused as exc:
+            raise EgressRefused(f"Asynchronous-Location: {exc.detail}", header="Asynchronous-Location",
+                                location=location) from exc
     content_type = request.headers.get("Asynchronous-Content-Type")
     return Terms(new_task_id(), location, method, encoding,
                  formats.media_type_of(content_type) if content_type else None)

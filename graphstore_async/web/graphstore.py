@@ -30,10 +30,6 @@ class Target:
     graph: GraphName
     whole_dataset: bool = False
 
-    def describe(self) -> str:
-        return "the whole dataset" if self.whole_dataset else ("the default graph" if self.graph is None
-                                                               else f"graph <{self.graph}>")
-
 
 def target_of(request: web.Request) -> Target:
     params = request.query
