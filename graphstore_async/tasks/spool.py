@@ -4,6 +4,7 @@ acceptance, fsynced before the task is queued), the result of a query or export,
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 from graphstore_async.settings import Settings
@@ -29,3 +30,13 @@ class Spool:
 
     def remove(self, task_id: str) -> None:
         shutil.rmtree(self.directory(task_id), ignore_errors=True)
+
+    def sweep(self, older_than_s: float) -> int:
+        """Remove the directories of tasks not touched for `older_than_s` (past their retention)."""
+        if not self.root.is_dir():
+            return 0
+        cutoff = time.time() - older_than_s
+        old = [d for d in self.root.iterdir() if d.is_dir() and d.stat().st_mtime < cutoff]
+        for directory in old:
+            shutil.rmtree(directory, ignore_errors=True)
+        return len(old)

@@ -16,6 +16,7 @@ import gzip
 import logging
 import shutil
 import signal
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ from graphstore_async.tasks.records import Status, Task, Tasks, now_iso
 from graphstore_async.tasks.spool import Spool
 
 log = logging.getLogger(__name__)
+SWEEP_EVERY_S = 600.0
 
 
 @dataclass
@@ -75,6 +77,10 @@ class Runtime:
         except GraphStoreError as exc:
             status, error = Status.FAILED, exc.problem()
             log.info("task %s failed: %s", task.id, exc.detail)
+        except Exception:  # a bug or a broken store: the task fails (and says so); it never stays "running"
+            log.exception("task %s failed unexpectedly", task.id)
+            status = Status.FAILED
+            error = GraphStoreError("the task failed on an unexpected error; the failure is logged").problem()
         finally:
             beating.cancel()
             self._progress.pop(task.id, None)
@@ -185,8 +191,13 @@ async def _drain(body: Any, path: Path) -> None:
 
 
 async def reap(runtime: Runtime) -> None:
-    """Forever: hand the tasks of dead workers (lapsed heartbeat) back to the queue."""
+    """Forever: hand the tasks of dead workers (lapsed heartbeat) back to the queue, and remove spool
+    directories of tasks past their retention."""
+    swept = 0.0
     while True:
+        if time.monotonic() - swept > SWEEP_EVERY_S:
+            swept = time.monotonic()
+            await asyncio.to_thread(runtime.spool.sweep, runtime.settings.task_retention_s)
         try:
             for task_id in await runtime.tasks.stale_running():
                 if runtime.runs(task_id):
