@@ -8,7 +8,7 @@ GraphStoreError (500)
       BadEncoding — Content-Encoding that we cannot decode, or a truncated/oversized gzip stream
     Unauthorized (401), Forbidden (403)
     NotFound (404) — RepositoryNotFound, GraphNotFound
-    MethodNotAllowed (405), NotAcceptable (406), Conflict (409)
+    MethodNotAllowed (405), NotAcceptable (406), Conflict (409) — Cancelled
     PayloadTooLarge (413), UnsupportedMediaType (415)
   Unavailable (503) — StoreUnavailable
 """
@@ -121,6 +121,13 @@ class Conflict(ClientError):
     status = 409
     title = "Conflict"
     slug = "conflict"
+
+
+class Cancelled(Conflict):
+    """A task stopped because its submitter cancelled it."""
+
+    title = "Cancelled"
+    slug = "cancelled"
 
 
 class PayloadTooLarge(ClientError):

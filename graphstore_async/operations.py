@@ -7,6 +7,7 @@ bodies are referred to by the path of their spool file, never carried inline.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from enum import Enum
@@ -14,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from graphstore_async import formats
-from graphstore_async.errors import GraphNotFound
+from graphstore_async.errors import Cancelled, GraphNotFound
 from graphstore_async.formats import Format
-from graphstore_async.store import ALL, ByteStream, Dataset, GraphName, Progress, Source, Store
+from graphstore_async.store import ALL, BeforeWrite, ByteStream, Dataset, GraphName, Progress, Source, Store
 
 
 class Kind(Enum):
@@ -101,9 +102,11 @@ class Outcome:
 
 
 async def execute(op: Operation, store: Store, progress: Progress | None = None,
-                  blank_node_scope: str | None = None) -> Outcome:
+                  blank_node_scope: str | None = None, before_write: BeforeWrite | None = None) -> Outcome:
     """Carry out an operation. Errors are GraphStoreErrors; on error the store is unchanged. A
-    `blank_node_scope` makes a merging load repeatable (see Store.load)."""
+    `blank_node_scope` makes a merging load repeatable (see Store.load). `before_write` is asked, from a
+    thread, just before the store is first changed; when it answers False the operation stops (Cancelled)
+    with nothing changed."""
     if op.kind is Kind.QUERY:
         assert op.text is not None and op.result_format is not None
         dataset = Dataset(op.default_graphs, op.named_graphs)
@@ -111,6 +114,7 @@ async def execute(op: Operation, store: Store, progress: Progress | None = None,
         return Outcome(200, body=body, format=op.result_format)
     if op.kind is Kind.UPDATE:
         assert op.text is not None
+        await _commit_point(before_write)
         await store.update(op.text, base_iri=op.base_iri)
         return Outcome(204)
     if op.kind is Kind.GRAPH_GET:
@@ -119,23 +123,30 @@ async def execute(op: Operation, store: Store, progress: Progress | None = None,
         return Outcome(200, graph=op.graph, body=await store.dump(format=op.result_format, graph=target),
                        format=op.result_format)
     if op.kind is Kind.GRAPH_DELETE:
+        await _commit_point(before_write)
         removed = await store.remove_graph(op.graph)
         if removed is None:
             raise GraphNotFound(f"there is no {op.describe_target()} in {op.repository}", graph=op.graph)
         return Outcome(204, graph=op.graph, statements_added=0, statements_removed=removed)
-    return await _load(op, store, progress, blank_node_scope)
+    return await _load(op, store, progress, blank_node_scope, before_write)
 
 
-async def _load(op: Operation, store: Store, progress: Progress | None, blank_node_scope: str | None) -> Outcome:
+async def _commit_point(before_write: BeforeWrite | None) -> None:
+    if before_write is not None and not await asyncio.to_thread(before_write):
+        raise Cancelled("the task was cancelled before it changed anything")
+
+
+async def _load(op: Operation, store: Store, progress: Progress | None, blank_node_scope: str | None,
+                before_write: BeforeWrite | None) -> Outcome:
     # A POST that made its graph at acceptance loads into a graph nobody else knows yet: replacing is the same
     # as merging there, and makes a second run (arq runs a job at least once) leave no duplicate.
     replace = op.kind is Kind.GRAPH_PUT or op.created_graph
     sources = _sources(op.bodies, op.base_iri)
     if op.whole_dataset:
-        result = await store.load_dataset(sources, replace=replace, progress=progress)
+        result = await store.load_dataset(sources, replace=replace, progress=progress, before_write=before_write)
         return Outcome(204, statements_added=result.statements, statements_removed=result.removed)
     result = await store.load(sources, graph=op.graph, replace=replace, progress=progress,
-                              blank_node_scope=None if replace else blank_node_scope)
+                              blank_node_scope=None if replace else blank_node_scope, before_write=before_write)
     outcome = Outcome(201 if result.created else 204, graph=op.graph, statements_added=result.statements,
                       statements_removed=result.removed)
     if op.created_graph:

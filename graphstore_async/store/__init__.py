@@ -17,6 +17,7 @@ from graphstore_async.formats import Format
 
 GraphName = str | None  # None: the default graph
 Progress = Callable[[int], None]
+BeforeWrite = Callable[[], bool]  # asked from a thread just before the first change; False: stop, change nothing
 
 
 class WholeDataset(Enum):
@@ -77,16 +78,18 @@ class Store(Protocol):
         ...
 
     async def load(self, sources: Sequence[Source], *, graph: GraphName, replace: bool,
-                   progress: Progress | None = None, blank_node_scope: str | None = None) -> LoadResult:
+                   progress: Progress | None = None, blank_node_scope: str | None = None,
+                   before_write: BeforeWrite | None = None) -> LoadResult:
         """Read every source into `graph` (replacing its content when `replace`), all or nothing: a source that
         does not parse raises SyntaxProblem and leaves the store unchanged. `progress` is called, from any
         thread, with the number of statements read so far. With a `blank_node_scope` (letters and digits),
         blank nodes are named from it and their order of appearance, so loading the same sources again with
-        the same scope adds nothing: a merge that can be repeated."""
+        the same scope adds nothing: a merge that can be repeated. `before_write` is asked after every source
+        has been validated and before anything is written; False raises Cancelled, with nothing written."""
         ...
 
     async def load_dataset(self, sources: Sequence[Source], *, replace: bool,
-                           progress: Progress | None = None) -> LoadResult:
+                           progress: Progress | None = None, before_write: BeforeWrite | None = None) -> LoadResult:
         """Read quads (their own graphs kept) into the store, all or nothing."""
         ...
 

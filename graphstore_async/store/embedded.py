@@ -21,9 +21,19 @@ from typing import Any, TypeVar, cast
 import pyoxigraph as ox
 
 from graphstore_async import formats
-from graphstore_async.errors import BadRequest, GraphNotFound, StoreUnavailable, SyntaxProblem
+from graphstore_async.errors import BadRequest, Cancelled, GraphNotFound, StoreUnavailable, SyntaxProblem
 from graphstore_async.formats import Format
-from graphstore_async.store import ALL, ByteStream, Dataset, GraphName, LoadResult, Progress, Source, WholeDataset
+from graphstore_async.store import (
+    ALL,
+    BeforeWrite,
+    ByteStream,
+    Dataset,
+    GraphName,
+    LoadResult,
+    Progress,
+    Source,
+    WholeDataset,
+)
 from graphstore_async.store.streams import ThreadStream
 
 T = TypeVar("T")
@@ -114,30 +124,28 @@ class EmbeddedStore:
     # -- loading -----------------------------------------------------------------------------------------------
 
     async def load(self, sources: Sequence[Source], *, graph: GraphName, replace: bool,
-                   progress: Progress | None = None, blank_node_scope: str | None = None) -> LoadResult:
+                   progress: Progress | None = None, blank_node_scope: str | None = None,
+                   before_write: BeforeWrite | None = None) -> LoadResult:
         async with self._write_lock:
-            return await self._run(self._load, sources, graph, replace, False, progress, blank_node_scope)
+            return await self._run(self._load, sources, graph, replace, False, progress, blank_node_scope,
+                                   before_write)
 
     async def load_dataset(self, sources: Sequence[Source], *, replace: bool,
-                           progress: Progress | None = None) -> LoadResult:
+                           progress: Progress | None = None, before_write: BeforeWrite | None = None) -> LoadResult:
         async with self._write_lock:
-            return await self._run(self._load, sources, None, replace, True, progress)
+            return await self._run(self._load, sources, None, replace, True, progress, None, before_write)
 
     def _load(self, sources: Sequence[Source], graph: GraphName, replace: bool, dataset: bool,
-              progress: Progress | None, blank_node_scope: str | None = None) -> LoadResult:
+              progress: Progress | None, blank_node_scope: str | None, before_write: BeforeWrite | None,
+              ) -> LoadResult:
         statements = 0
         for source in sources:
             statements += _validate(source, triples_only=not dataset, progress=progress, before=statements)
+        if before_write is not None and not before_write():
+            raise Cancelled("the import was cancelled before it wrote anything")
         target = _node(graph)
         created = graph is not None and not self._ox.contains_named_graph(target)
-        removed = 0
-        if replace:
-            if dataset:
-                removed = len(self._ox)
-                self._ox.clear()
-            elif not created:
-                removed = self._count(graph)
-                self._ox.clear_graph(target)
+        removed = self._empty(graph, dataset, created) if replace else 0
         if graph is not None:
             self._ox.add_graph(target)
         small = sum(source.path.stat().st_size for source in sources) <= self._transactional_load_bytes
@@ -148,19 +156,33 @@ class EmbeddedStore:
             scoped = _scoped_quads(sources, target, blank_node_scope)
             while batch := list(itertools.islice(scoped, EXTEND_BATCH)):
                 add(batch)
-            return LoadResult(created=created, statements=statements, removed=removed)
-        for source in sources:
-            loader = self._ox.load if small else self._ox.bulk_load
-            options: dict[str, Any] = {"path": str(source.path), "format": _RDF[source.format]}
-            if source.base_iri:
-                options["base_iri"] = source.base_iri
-            if not dataset:
-                options["to_graph"] = target
-            try:
-                loader(**options)
-            except SyntaxError as exc:  # validated above, so only a source changed under us gets here
-                raise rdf_syntax_problem(exc, source) from exc
+        else:
+            for source in sources:
+                self._write(source, None if dataset else target, small)
         return LoadResult(created=created, statements=statements, removed=removed)
+
+    def _empty(self, graph: GraphName, dataset: bool, created: bool) -> int:
+        """Clear what a replacing load replaces; how many statements that removed."""
+        if dataset:
+            removed = len(self._ox)
+            self._ox.clear()
+            return removed
+        if created:
+            return 0
+        removed = self._count(graph)
+        self._ox.clear_graph(_node(graph))
+        return removed
+
+    def _write(self, source: Source, target: Any, small: bool) -> None:
+        options: dict[str, Any] = {"path": str(source.path), "format": _RDF[source.format]}
+        if source.base_iri:
+            options["base_iri"] = source.base_iri
+        if target is not None:
+            options["to_graph"] = target
+        try:
+            (self._ox.load if small else self._ox.bulk_load)(**options)
+        except SyntaxError as exc:  # validated before, so only a source changed under us gets here
+            raise rdf_syntax_problem(exc, source) from exc
 
     # -- graphs ------------------------------------------------------------------------------------------------
 

@@ -39,6 +39,43 @@ CAPTURED_HEADERS = (
 CREDENTIAL_HEADERS = frozenset({"Authorization", "Asynchronous-Authorization"})
 
 
+TOMBSTONE_S = 30 * 24 * 3600  # how long after its retention an expired task still answers 410, not 404
+
+# KEYS: task, running index, heartbeat. ARGV: task id, now, score, heartbeat ttl ms.
+_START = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status ~= 'pending' and status ~= 'running' then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'running', 'started', ARGV[2])
+redis.call('HDEL', KEYS[1], 'committing')
+redis.call('HINCRBY', KEYS[1], 'tries', 1)
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[4])
+return 1
+"""
+# KEYS: task.
+_COMMIT = """
+if redis.call('HEXISTS', KEYS[1], 'cancel') == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'committing', '1')
+return 1
+"""
+# KEYS: task, tombstone. ARGV: now, retention s, tombstone ttl s.
+_CANCEL = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status == 'pending' then
+  redis.call('HSET', KEYS[1], 'status', 'cancelled', 'ended', ARGV[1])
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+  redis.call('SET', KEYS[2], redis.call('HGET', KEYS[1], 'account'), 'EX', ARGV[3])
+  return 'cancelled'
+end
+if status == 'running' then
+  if redis.call('HEXISTS', KEYS[1], 'committing') == 1 then return 'committing' end
+  redis.call('HSET', KEYS[1], 'cancel', ARGV[1])
+  return 'interrupting'
+end
+return 'finished'
+"""
+
+
 class Status(Enum):
     PENDING = "pending"
     RUNNING = "running"
@@ -104,6 +141,8 @@ class Task:
     error: dict[str, Any] | None = None
     tries: int = 0
     delivery: str | None = None  # "delivered" or "failed" once the notification's attempts are over
+    callback: str | None = None  # the same, for a Prefer: callback
+    reads: int = 0  # times the result was read from the monitor
 
 
 class Tasks:
@@ -113,7 +152,10 @@ class Tasks:
         self._redis = redis
         self._prefix = settings.redis_prefix
         self._heartbeat_s = settings.heartbeat_s
-        self.retention_s = int(settings.task_retention_s)
+        self.retention_s = max(1, int(settings.task_retention_s))
+        self._start = redis.register_script(_START)
+        self._commit = redis.register_script(_COMMIT)
+        self._cancel = redis.register_script(_CANCEL)
 
     def key(self, task_id: str) -> str:
         return f"{self._prefix}:task:{task_id}"
@@ -130,6 +172,13 @@ class Tasks:
 
     def account_index(self, account: str) -> str:
         return f"{self._prefix}:tasks:{account}"
+
+    @property
+    def all_index(self) -> str:
+        return f"{self._prefix}:tasks"
+
+    def _tombstone(self, task_id: str) -> str:
+        return f"{self._prefix}:gone:{task_id}"
 
     @staticmethod
     def new_fields(task_id: str, account: str, operation: Operation, record: RequestRecord,
@@ -153,24 +202,52 @@ class Tasks:
             started=data.get("started"), ended=data.get("ended"), statements=int(data.get("statements", 0)),
             outcome=json.loads(data["outcome"]) if "outcome" in data else None,
             error=json.loads(data["error"]) if "error" in data else None, tries=int(data.get("tries", 0)),
-            delivery=data.get("delivery"),
+            delivery=data.get("delivery"), callback=data.get("callback"), reads=int(data.get("reads", 0)),
         )
 
-    async def start(self, task_id: str) -> None:
-        """Mark running (again, after a lost worker); the heartbeat starts."""
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self.key(task_id), mapping={"status": Status.RUNNING.value, "started": now_iso()})
-            pipe.hincrby(self.key(task_id), "tries", 1)
-            pipe.zadd(self.running_index, {task_id: time.time()})
-            pipe.set(self._heartbeat(task_id), "1", px=int(self._heartbeat_s * 5 * 1000))
-            await pipe.execute()
+    async def start(self, task_id: str) -> bool:
+        """Mark running (again, after a lost worker) and start the heartbeat; False if the task was cancelled
+        (or finished) meanwhile, and must not run."""
+        started = await self._start(keys=[self.key(task_id), self.running_index, self._heartbeat(task_id)],
+                                    args=[task_id, now_iso(), time.time(), int(self._heartbeat_s * 5 * 1000)])
+        return bool(started)
 
-    async def beat(self, task_id: str, statements: int | None = None) -> None:
+    async def beat(self, task_id: str, statements: int | None = None) -> bool:
+        """Keep the heartbeat; True when a cancellation has been asked for."""
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.set(self._heartbeat(task_id), "1", px=int(self._heartbeat_s * 5 * 1000))
             if statements is not None:
                 pipe.hset(self.key(task_id), "statements", str(statements))
-            await pipe.execute()
+            pipe.hget(self.key(task_id), "cancel")
+            results = await pipe.execute()
+        return results[-1] is not None
+
+    async def commit_point(self, task_id: str) -> bool:
+        """The task is about to change the store: from now on it can no longer be cancelled. False if a
+        cancellation came first (the task must stop without writing)."""
+        return bool(await self._commit(keys=[self.key(task_id)]))
+
+    async def cancel(self, task_id: str) -> str:
+        """Ask for a task's cancellation: "cancelled" (it was pending and will never run), "interrupting" (it
+        is running and will stop), "committing" (it is writing and can no longer stop), or "finished"."""
+        result: bytes = await self._cancel(keys=[self.key(task_id), self._tombstone(task_id)],
+                                           args=[now_iso(), self.retention_s, self.retention_s + TOMBSTONE_S])
+        return result.decode()
+
+    async def tombstone(self, task_id: str) -> str | None:
+        """The account of a task whose record has expired (for 410), or None if the id was never issued."""
+        raw: bytes | None = await self._redis.get(self._tombstone(task_id))
+        return None if raw is None else raw.decode()
+
+    async def count_read(self, task_id: str) -> int:
+        return int(await self._redis.hincrby(self.key(task_id), "reads", 1))  # type: ignore[misc]
+
+    async def listing(self, account: str | None, limit: int) -> list[Task]:
+        """Newest first: an account's tasks, or (None) everybody's."""
+        index = self.all_index if account is None else self.account_index(account)
+        ids = [raw.decode() for raw in await self._redis.zrevrange(index, 0, limit - 1)]
+        found = [await self.get(task_id) for task_id in ids]
+        return [task for task in found if task is not None]
 
     async def finish(self, task_id: str, status: Status, *, outcome: dict[str, Any] | None = None,
                      error: dict[str, Any] | None = None) -> None:
@@ -183,11 +260,14 @@ class Tasks:
             fields["error"] = json.dumps(error)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.key(task_id), mapping=fields)
+            pipe.hdel(self.key(task_id), "cancel")
             pipe.zrem(self.running_index, task_id)
             pipe.delete(self._heartbeat(task_id))
             pipe.expire(self.key(task_id), self.retention_s)
             pipe.expire(self._deliveries(task_id), self.retention_s)
-            await pipe.execute()
+            pipe.hget(self.key(task_id), "account")
+            account = (await pipe.execute())[-1]
+        await self._redis.set(self._tombstone(task_id), account or b"", ex=self.retention_s + TOMBSTONE_S)
 
     async def add_delivery(self, task_id: str, attempt: Mapping[str, Any]) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:

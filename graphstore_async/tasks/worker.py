@@ -16,6 +16,7 @@ import gzip
 import logging
 import shutil
 import signal
+import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from typing import Any
 
 from graphstore_async import formats
 from graphstore_async.auth import AccessControl, Grant
-from graphstore_async.errors import GraphStoreError
+from graphstore_async.errors import Cancelled, GraphStoreError
 from graphstore_async.operations import Outcome, execute
 from graphstore_async.repositories import Repositories
 from graphstore_async.settings import Settings
@@ -37,6 +38,7 @@ from graphstore_async.tasks.spool import Spool
 
 log = logging.getLogger(__name__)
 SWEEP_EVERY_S = 600.0
+COMMIT_POINT_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -54,34 +56,45 @@ class Runtime:
 
     async def run(self, task_id: str) -> None:
         task = await self.tasks.get(task_id)
-        if task is None or task.status is Status.CANCELLED:
+        if task is None:
             return
-        if not task.status.terminal:
+        if not task.status.terminal and await self.tasks.start(task_id):
             await self._run(task)
-            task = await self.tasks.get(task_id)
-            assert task is not None
+        task = await self.tasks.get(task_id)
+        if task is None:
+            return
         if task.record.header("Asynchronous-Location") and task.delivery is None:
+            if not self.spool.notification(task_id).exists():  # cancelled before it ran
+                await asyncio.to_thread(self._write_notification, task, task.status, {}, task.error, task.created)
             await self._deliver(task)
+        if task.record.header("Prefer-Callback") and task.callback is None:
+            await self._call_back(task)
         self.spool.remove_bodies(task_id)
 
     async def _run(self, task: Task) -> None:
-        await self.tasks.start(task.id)
         started = now_iso()
         self._progress[task.id] = 0
-        beating = asyncio.create_task(self._heartbeat(task.id))
+        stopped = threading.Event()  # tells a store thread, without the event loop, that the task has stopped
+        execution = asyncio.create_task(self._execute(task, stopped))
+        beating = asyncio.create_task(self._heartbeat(task.id, execution))
         error: dict[str, Any] | None = None
         outcome: Outcome | None = None
         try:
-            outcome = await self._execute(task)
+            outcome = await execution
             status = Status.COMPLETED
+        except asyncio.CancelledError:
+            if not beating.done() or not beating.result():
+                raise  # the worker is stopping: arq runs the job again later
+            status, error = Status.CANCELLED, Cancelled("the task was cancelled").problem()
         except GraphStoreError as exc:
-            status, error = Status.FAILED, exc.problem()
-            log.info("task %s failed: %s", task.id, exc.detail)
+            status, error = (Status.CANCELLED if isinstance(exc, Cancelled) else Status.FAILED), exc.problem()
+            log.info("task %s %s: %s", task.id, status.value, exc.detail)
         except Exception:  # a bug or a broken store: the task fails (and says so); it never stays "running"
             log.exception("task %s failed unexpectedly", task.id)
             status = Status.FAILED
             error = GraphStoreError("the task failed on an unexpected error; the failure is logged").problem()
         finally:
+            stopped.set()
             beating.cancel()
             self._progress.pop(task.id, None)
         summary = _summary(outcome, error)
@@ -89,22 +102,38 @@ class Runtime:
             await asyncio.to_thread(self._write_notification, task, status, summary, error, started)
         await self.tasks.finish(task.id, status, outcome=summary, error=error)
 
-    async def _execute(self, task: Task) -> Outcome:
+    async def _execute(self, task: Task, stopped: threading.Event) -> Outcome:
         op = task.operation
         principal = self.access.principal_named(task.account)
         self.access.require(principal, op.repository, Grant.READ if op.kind.reads_only else Grant.WRITE)
         repo = await self.repositories.get(op.repository)
+        loop = asyncio.get_running_loop()
+
+        def before_write() -> bool:  # called from a store thread: the last moment a cancellation can stop it
+            if stopped.is_set():
+                return False
+            try:
+                return asyncio.run_coroutine_threadsafe(self.tasks.commit_point(task.id), loop).result(
+                    timeout=COMMIT_POINT_TIMEOUT_S)
+            except Exception:  # the loop is shutting down, or Redis is away: do not write
+                return False
+
         # A merge names its blank nodes after the task, so that a second run adds nothing.
-        outcome = await execute(op, repo.store, self._progress_of(task.id), blank_node_scope=task.id.replace("-", ""))
+        outcome = await execute(op, repo.store, self._progress_of(task.id), blank_node_scope=task.id.replace("-", ""),
+                                before_write=before_write)
         if outcome.body is not None:
             await _drain(outcome.body, self.spool.result(task.id))
             outcome.body = None
         return outcome
 
-    async def _heartbeat(self, task_id: str) -> None:
-        while True:
+    async def _heartbeat(self, task_id: str, execution: asyncio.Task[Outcome]) -> bool:
+        """Beat until the execution ends; when a cancellation is asked for, cancel it and return True."""
+        while not execution.done():
             await asyncio.sleep(self.settings.heartbeat_s)
-            await self.tasks.beat(task_id, self._progress.get(task_id))
+            if await self.tasks.beat(task_id, self._progress.get(task_id)):
+                execution.cancel()
+                return True
+        return False
 
     def runs(self, task_id: str) -> bool:
         return task_id in self._progress
@@ -160,6 +189,18 @@ class Runtime:
         result = await self.deliverer.deliver(note, own_origin=task.base_url, on_attempt=recorded)
         await self.tasks.set_field(task.id, "delivery", "delivered" if result.delivered else "failed")
 
+    async def _call_back(self, task: Task) -> None:
+        """Prefer: callback — a GET to the URL when the task has ended (same policy and retries)."""
+        url = task.record.header("Prefer-Callback")
+        assert url is not None
+        note = Notification(url, "GET", {"Request-ID": task.id}, None, f"{task.id}-callback")
+
+        async def recorded(attempt: Attempt) -> None:
+            await self.tasks.add_delivery(task.id, {**attempt.to_json(), "kind": "callback", "url": url})
+
+        result = await self.deliverer.deliver(note, own_origin=task.base_url, on_attempt=recorded)
+        await self.tasks.set_field(task.id, "callback", "delivered" if result.delivered else "failed")
+
 
 def notification_format(task: Task) -> formats.Format:
     """The PROV graph's format: the asked type when it is one we write, else Turtle."""
@@ -177,7 +218,8 @@ def _summary(outcome: Outcome | None, error: dict[str, Any] | None) -> dict[str,
     if outcome is None:
         return {"status": error.get("status") if error else None}
     return {"status": outcome.status, "graph": outcome.graph, "location": outcome.location,
-            "statements_added": outcome.statements_added, "statements_removed": outcome.statements_removed}
+            "statements_added": outcome.statements_added, "statements_removed": outcome.statements_removed,
+            "content_type": outcome.format.content_type if outcome.format else None}
 
 
 async def _drain(body: Any, path: Path) -> None:

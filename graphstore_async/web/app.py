@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -66,7 +67,8 @@ async def _repositories(app: web.Application) -> AsyncIterator[None]:
     app[REPOSITORIES] = Repositories(settings.repositories_dir, open_store)
     yield
     await app[REPOSITORIES].close()
-    executor.shutdown(wait=True, cancel_futures=True)
+    # Waiting for store threads must not block the loop: a thread may be waiting for the loop.
+    await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
 
 
 async def _redis(app: web.Application) -> AsyncIterator[None]:
