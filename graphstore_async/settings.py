@@ -45,6 +45,7 @@ class Settings:
     heartbeat_s: float = 2.0  # a running task's heartbeat; missed for 5 beats, the task is taken up again
     shutdown_grace_s: float = 20.0  # on SIGTERM running tasks get this long, then are requeued
     task_retention_s: float = 24 * 3600.0
+    monitor_reads: int = 1  # how often a finished task's result can be read from its monitor (0: no limit)
 
     # Notifications (Asynchronous-Location) and callbacks.
     notify_timeout_s: float = 30.0  # one attempt

@@ -51,6 +51,11 @@ class GSA(DefinedNamespace):
     _NS = Namespace("https://w3id.org/graphstore-async/ns#")
 
     Outcome: URIRef
+    Status: URIRef
+    Pending: URIRef
+    Running: URIRef
+    status: URIRef
+    statementsProcessed: URIRef
     Completed: URIRef
     Failed: URIRef
     Cancelled: URIRef

@@ -32,6 +32,7 @@ NOTIFICATION_FORMATS: tuple[Format, ...] = (
     formats.TURTLE, formats.N_TRIPLES, formats.N_QUADS, formats.RDF_XML, formats.JSON_LD,
 )
 _OUTCOMES = {Status.COMPLETED: GSA.Completed, Status.FAILED: GSA.Failed, Status.CANCELLED: GSA.Cancelled}
+_STATUSES = {Status.PENDING: GSA.Pending, Status.RUNNING: GSA.Running, **_OUTCOMES}
 _METHODS = {"GET": HTM.GET, "PUT": HTM.PUT, "POST": HTM.POST, "PATCH": HTM.PATCH, "DELETE": HTM.DELETE}
 
 
@@ -39,8 +40,8 @@ _METHODS = {"GET": HTM.GET, "PUT": HTM.PUT, "POST": HTM.POST, "PATCH": HTM.PATCH
 class Activity:
     task_id: str
     method: str
-    started: str
-    ended: str
+    started: str | None
+    ended: str | None
     actor: str
     repository: str
     status: Status
@@ -50,6 +51,8 @@ class Activity:
     statements_removed: int | None = None
     graph: str | None = None
     error: dict[str, Any] | None = None
+    statements_processed: int | None = None  # status documents: progress so far
+    with_status: bool = False  # status documents say gsa:status (pending and running included)
 
 
 def activity_graph(activity: Activity) -> Graph:
@@ -59,31 +62,38 @@ def activity_graph(activity: Activity) -> Graph:
     add((node, RDF.type, AS.Update))
     add((node, RDF.type, _METHODS[activity.method]))
     add((node, AS.id, node))
-    add((node, PROV.startedAtTime, Literal(activity.started, datatype=XSD.dateTime)))
-    add((node, PROV.endedAtTime, Literal(activity.ended, datatype=XSD.dateTime)))
+    for term, time in ((PROV.startedAtTime, activity.started), (PROV.endedAtTime, activity.ended)):
+        if time:
+            add((node, term, Literal(time, datatype=XSD.dateTime)))
     add((node, AS.actor, URIRef(activity.actor)))
     add((node, AS.object, URIRef(activity.repository)))
     if activity.client_request_id:
         add((node, AS.inReplyTo, Literal(activity.client_request_id)))
-    add((node, GSA.outcome, _OUTCOMES[activity.status]))
-    if activity.status_code is not None:
-        add((node, GSA.statusCode, Literal(activity.status_code)))
-    if activity.statements_added is not None:
-        add((node, GSA.statementsAdded, Literal(activity.statements_added)))
-    if activity.statements_removed is not None:
-        add((node, GSA.statementsRemoved, Literal(activity.statements_removed)))
+    if activity.status in _OUTCOMES:
+        add((node, GSA.outcome, _OUTCOMES[activity.status]))
+    if activity.with_status:
+        add((node, GSA.status, _STATUSES[activity.status]))
+    for term, number in ((GSA.statusCode, activity.status_code), (GSA.statementsAdded, activity.statements_added),
+                         (GSA.statementsRemoved, activity.statements_removed),
+                         (GSA.statementsProcessed, activity.statements_processed)):
+        if number is not None:
+            add((node, term, Literal(number)))
     if activity.graph:
         add((node, PROV.generated, URIRef(activity.graph)))
     if activity.error:
-        problem = BNode()
-        add((node, GSA.error, problem))
-        add((problem, RDF.type, GSA.Problem))
-        add((problem, GSA.problemType, URIRef(str(activity.error.get("type", "about:blank")))))
-        add((problem, GSA.detail, Literal(str(activity.error.get("detail", "")))))
-        for key, term in (("line", GSA.line), ("column", GSA.column)):
-            if isinstance(activity.error.get(key), int):
-                add((problem, term, Literal(activity.error[key])))
+        _add_problem(graph, node, activity.error)
     return graph
+
+
+def _add_problem(graph: Graph, node: URIRef, error: dict[str, Any]) -> None:
+    problem = BNode()
+    graph.add((node, GSA.error, problem))
+    graph.add((problem, RDF.type, GSA.Problem))
+    graph.add((problem, GSA.problemType, URIRef(str(error.get("type", "about:blank")))))
+    graph.add((problem, GSA.detail, Literal(str(error.get("detail", "")))))
+    for key, term in (("line", GSA.line), ("column", GSA.column)):
+        if isinstance(error.get(key), int):
+            graph.add((problem, term, Literal(error[key])))
 
 
 def serialize(graph: Graph, fmt: Format) -> bytes:

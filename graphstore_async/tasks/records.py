@@ -25,6 +25,7 @@ from graphstore_async.operations import Operation
 from graphstore_async.settings import Settings
 
 CAPTURED_HEADERS = (
+    "Prefer",
     "Asynchronous-Authorization",
     "Asynchronous-Content-Type",
     "Asynchronous-Content-Encoding",

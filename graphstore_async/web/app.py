@@ -16,12 +16,23 @@ from graphstore_async.settings import Settings
 from graphstore_async.store import Store
 from graphstore_async.store.embedded import EmbeddedStore
 from graphstore_async.tasks.delivery import Deliverer, EgressPolicy
+from graphstore_async.tasks.idempotency import IdempotencyKeys
 from graphstore_async.tasks.queue import Queue
 from graphstore_async.tasks.records import Tasks
 from graphstore_async.tasks.spool import Spool
 from graphstore_async.tasks.worker import Runtime, running_worker
 from graphstore_async.web import admin, graphstore, sparql, tasks
-from graphstore_async.web.context import ACCESS, EGRESS, QUEUE, REDIS, REPOSITORIES, SETTINGS, SPOOL, TASKS
+from graphstore_async.web.context import (
+    ACCESS,
+    EGRESS,
+    IDEMPOTENCY,
+    QUEUE,
+    REDIS,
+    REPOSITORIES,
+    SETTINGS,
+    SPOOL,
+    TASKS,
+)
 from graphstore_async.web.middlewares import authenticate, problems
 
 REPO = "/{account}/{repo}"
@@ -43,7 +54,11 @@ def create_app(settings: Settings, access: AccessControl | None = None) -> web.A
 
     app.router.add_get("/health", admin.health)
     app.router.add_get("/ready", admin.ready)
+    app.router.add_get("/tasks", tasks.listing)
+    app.router.add_get("/tasks/{task_id}", tasks.monitor)
+    app.router.add_delete("/tasks/{task_id}", tasks.cancel)
     app.router.add_get("/tasks/{task_id}/status", tasks.status)
+    app.router.add_get("/tasks/{task_id}/events", tasks.events)
     app.router.add_get(REPO + "/sparql", sparql.handle, allow_head=False)
     app.router.add_route("POST", REPO + "/sparql", sparql.handle)
     for path in (REPO + "/service", REPO + "/service/{path:.+}"):
@@ -85,6 +100,7 @@ async def _tasks(app: web.Application) -> AsyncIterator[None]:
     app[TASKS] = Tasks(app[REDIS], settings)
     app[QUEUE] = Queue(app[REDIS], settings)
     app[SPOOL] = Spool(settings)
+    app[IDEMPOTENCY] = IdempotencyKeys(app[REDIS], settings)
     if not settings.worker:
         yield
         return

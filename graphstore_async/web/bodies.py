@@ -8,6 +8,7 @@ gzip stream is reported instead of silently accepted.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import tempfile
 import zlib
@@ -36,6 +37,7 @@ class SpooledBody:
     path: Path
     format: Format
     bytes: int  # decoded size
+    digest: str  # SHA-256 of the decoded body (what makes two requests the same)
 
 
 class _Decoder:
@@ -85,13 +87,17 @@ def content_encoding(request: web.Request) -> str:
                                encoding=encoding)
 
 
-async def _write(chunks: AsyncIterator[bytes], decoder: _Decoder, directory: Path, durable: bool) -> Path:
+async def _write(chunks: AsyncIterator[bytes], decoder: _Decoder, directory: Path, durable: bool
+                 ) -> tuple[Path, str]:
     directory.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=directory, suffix=".body")
+    digest = hashlib.sha256()
     try:
         with os.fdopen(fd, "wb") as out:
             async for chunk in chunks:
-                out.write(decoder.feed(chunk))
+                decoded = decoder.feed(chunk)
+                digest.update(decoded)
+                out.write(decoded)
             decoder.finish()
             if durable:  # a queued task's body must survive a crash of this machine
                 out.flush()
@@ -99,7 +105,7 @@ async def _write(chunks: AsyncIterator[bytes], decoder: _Decoder, directory: Pat
     except BaseException:
         os.unlink(name)
         raise
-    return Path(name)
+    return Path(name), digest.hexdigest()
 
 
 async def spool_request(request: web.Request, directory: Path, limits: Limits, fmt: Format,
@@ -109,8 +115,8 @@ async def spool_request(request: web.Request, directory: Path, limits: Limits, f
         raise PayloadTooLarge(f"the body ({request.content_length} bytes) is larger than {limits.max_bytes}",
                               max_bytes=limits.max_bytes)
     decoder = _Decoder(content_encoding(request), limits)
-    path = await _write(request.content.iter_chunked(CHUNK_BYTES), decoder, directory, durable)
-    return SpooledBody(path, fmt, decoder.bytes_out)
+    path, digest = await _write(request.content.iter_chunked(CHUNK_BYTES), decoder, directory, durable)
+    return SpooledBody(path, fmt, decoder.bytes_out, digest)
 
 
 async def read_small(request: web.Request, limits: Limits, max_bytes: int) -> bytes:
@@ -139,8 +145,8 @@ async def spool_multipart(request: web.Request, directory: Path, limits: Limits,
             fmt = formats.rdf_format_for(part.headers.get("Content-Type") or _by_filename(part.filename))
             remaining = Limits(limits.max_bytes - total, limits.max_gzip_ratio)
             decoder = _Decoder(part.headers.get("Content-Encoding", "identity").strip().lower(), remaining)
-            path = await _write(_part_chunks(part), decoder, directory, durable)
-            bodies.append(SpooledBody(path, fmt, decoder.bytes_out))
+            path, digest = await _write(_part_chunks(part), decoder, directory, durable)
+            bodies.append(SpooledBody(path, fmt, decoder.bytes_out, digest))
             total += decoder.bytes_out
     except BaseException:
         for body in bodies:

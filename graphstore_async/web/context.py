@@ -9,6 +9,7 @@ from graphstore_async.auth import AccessControl, Grant, Principal
 from graphstore_async.repositories import Repositories, Repository, repository_id
 from graphstore_async.settings import Settings
 from graphstore_async.tasks.delivery import EgressPolicy
+from graphstore_async.tasks.idempotency import IdempotencyKeys
 from graphstore_async.tasks.queue import Queue
 from graphstore_async.tasks.records import Tasks
 from graphstore_async.tasks.spool import Spool
@@ -19,6 +20,7 @@ TASKS = web.AppKey("tasks", Tasks)
 QUEUE = web.AppKey("queue", Queue)
 SPOOL = web.AppKey("spool", Spool)
 EGRESS = web.AppKey("egress", EgressPolicy)
+IDEMPOTENCY = web.AppKey("idempotency", IdempotencyKeys)
 ACCESS = web.AppKey("access", AccessControl)
 REPOSITORIES = web.AppKey("repositories", Repositories)
 REDIS = web.AppKey("redis", Redis)

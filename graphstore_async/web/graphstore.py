@@ -96,7 +96,7 @@ async def spool_bodies(request: web.Request, directory: Path, durable: bool) -> 
 async def handle(request: web.Request) -> web.StreamResponse:
     repo = await context.repository(request, Grant.READ if request.method in ("GET", "HEAD") else Grant.WRITE)
     target_of(request)  # a bad target is refused before the body is read
-    terms = asynchronous.notify_terms(request, request.app[context.EGRESS]) if request.method != "HEAD" else None
+    terms = asynchronous.async_terms(request, request.app[context.EGRESS]) if request.method != "HEAD" else None
     if terms is not None:
         return await _submit(request, repo, terms)
     bodies = await spool_bodies(request, context.settings(request).spool_dir / "sync", durable=False)
@@ -112,9 +112,10 @@ async def handle(request: web.Request) -> web.StreamResponse:
 
 async def _submit(request: web.Request, repo: Repository, terms: asynchronous.Terms) -> web.StreamResponse:
     spool = request.app[context.SPOOL]
-    try:
+    try:  # on any failure before the task is queued, its spooled bodies go
         bodies = await spool_bodies(request, spool.directory(terms.task_id), durable=True)
-        return await asynchronous.submit(request, operation_of(request, repo, bodies, terms), terms)
+        op = operation_of(request, repo, bodies, terms)
+        return await asynchronous.submit(request, op, terms, [body.digest for body in bodies])
     except BaseException:
         spool.remove(terms.task_id)
         raise

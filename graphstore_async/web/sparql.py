@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
@@ -31,6 +32,10 @@ class ProtocolRequest:
     query: str | None
     update: str | None
     params: MultiDict[str]
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256((self.query or self.update or "").encode()).hexdigest()
 
     def dataset(self, names: Sequence[str]) -> Dataset:
         return Dataset(tuple(self.params.getall(names[0], [])), tuple(self.params.getall(names[1], [])))
@@ -117,12 +122,12 @@ def operation_of(request: web.Request, read: ProtocolRequest, repo_id: str,
 
 async def handle(request: web.Request) -> web.StreamResponse:
     repo = await context.repository(request, Grant.READ)  # before reading a body from a stranger
-    terms = asynchronous.notify_terms(request, request.app[context.EGRESS])
+    terms = asynchronous.async_terms(request, request.app[context.EGRESS])
     read = await read_operation(request)
     if read.update is not None:
         request.app[context.ACCESS].require(context.principal(request), repo.id, Grant.WRITE)
     op = operation_of(request, read, repo.id, terms)
     if terms is not None:
         await repo.store.check(op.text or "", update=read.update is not None)
-        return await asynchronous.submit(request, op, terms)
+        return await asynchronous.submit(request, op, terms, [read.digest])
     return await respond(request, await execute(op, repo.store))

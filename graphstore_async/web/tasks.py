@@ -1,14 +1,29 @@
-"""Tasks over HTTP: the status document of an asynchronous request (visible to its submitter and admins)."""
+"""Tasks over HTTP (SPEC §4): the monitor, cancellation, the status document (JSON, Turtle, JSON-LD), its
+server-sent events, and the caller's list of tasks.
+
+Only the submitter and administrators see a task; to anybody else it does not exist (404), so a task id leaks
+nothing. An id whose task has passed its retention answers 410 to them.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
 from aiohttp import web
 
-from graphstore_async.errors import NotFound
-from graphstore_async.tasks.records import Task
+from graphstore_async import formats
+from graphstore_async.errors import BadRequest, Conflict, GraphStoreError, NotFound
+from graphstore_async.tasks import provenance
+from graphstore_async.tasks.records import Status, Task
 from graphstore_async.web import context
+from graphstore_async.web.monitor import result_response
+
+RETRY_AFTER_S = 1
+EVENT_POLL_S = 0.2
+DEFAULT_LIMIT, MAX_LIMIT = 50, 1000
+STATUS_FORMATS = (formats.SPARQL_JSON, formats.TURTLE, formats.JSON_LD)  # SPARQL_JSON stands for JSON here
 
 
 class TaskNotFound(NotFound):
@@ -16,24 +31,124 @@ class TaskNotFound(NotFound):
     slug = "task-not-found"
 
 
+class TaskGone(GraphStoreError):
+    status = 410
+    title = "Task expired"
+    slug = "task-expired"
+
+
 async def visible_task(request: web.Request) -> Task:
     """The task named in the path, if the caller may see it: others get 404, so an id leaks nothing."""
     task_id = request.match_info["task_id"]
-    task = await request.app[context.TASKS].get(task_id)
+    tasks = request.app[context.TASKS]
     principal = context.principal(request)
-    if task is None or not (principal.admin or principal.account == task.account):
-        raise TaskNotFound(f"there is no task {task_id}", task=task_id)
-    return task
+    task = await tasks.get(task_id)
+    if task is not None and (principal.admin or principal.account == task.account):
+        return task
+    if task is None:
+        owner = await tasks.tombstone(task_id)
+        if owner is not None and (principal.admin or principal.account == owner):
+            raise TaskGone(f"task {task_id} ended longer ago than the retention period; its result is gone",
+                           task=task_id)
+    raise TaskNotFound(f"there is no task {task_id}", task=task_id)
+
+
+def _monitor(request: web.Request, task_id: str) -> str:
+    return f"{context.base_url(request)}/tasks/{task_id}"
+
+
+async def monitor(request: web.Request) -> web.StreamResponse:
+    task = await visible_task(request)
+    if not task.status.terminal:
+        return web.json_response(await status_document(request, task), status=202, headers={
+            "Location": _monitor(request, task.id), "Retry-After": str(RETRY_AFTER_S)})
+    return await result_response(request, task, synchronous=False)
+
+
+async def cancel(request: web.Request) -> web.Response:
+    task = await visible_task(request)
+    outcome = await request.app[context.TASKS].cancel(task.id)
+    if outcome == "cancelled":
+        return web.Response(status=204)
+    if outcome == "interrupting":
+        return web.Response(status=202, headers={"Location": f"{_monitor(request, task.id)}/status"})
+    if outcome == "committing":
+        raise Conflict(f"task {task.id} is writing to the store and can no longer be cancelled", task=task.id)
+    raise Conflict(f"task {task.id} has ended ({(await request.app[context.TASKS].get(task.id) or task).status.value}"
+                   "); there is nothing to cancel", task=task.id)
 
 
 async def status(request: web.Request) -> web.Response:
     task = await visible_task(request)
-    return web.json_response(await status_document(request, task))
+    fmt = formats.negotiate(request.headers.get("Accept"), STATUS_FORMATS, formats.SPARQL_JSON)
+    headers = {"Vary": "Accept"}
+    if not task.status.terminal:
+        headers["Retry-After"] = str(RETRY_AFTER_S)
+    if fmt is formats.SPARQL_JSON:
+        return web.json_response(await status_document(request, task), headers=headers)
+    graph = provenance.activity_graph(activity_of(task))
+    body = await asyncio.to_thread(provenance.serialize, graph, fmt)
+    return web.Response(body=body, headers={**headers, "Content-Type": fmt.content_type})
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: one `status` event per change of status or progress, ending with the terminal one."""
+    task = await visible_task(request)
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+    await response.prepare(request)
+    last: tuple[str, int] | None = None
+    tasks = request.app[context.TASKS]
+    while True:
+        current = (task.status.value, task.statements)
+        if current != last:
+            document = await status_document(request, task)
+            kind = "progress" if last is not None and last[0] == current[0] else "status"
+            await response.write(f"event: {kind}\ndata: {json.dumps(document)}\n\n".encode())
+            last = current
+        if task.status.terminal:
+            break
+        await asyncio.sleep(EVENT_POLL_S)
+        task = await tasks.get(task.id) or task
+    await response.write_eof()
+    return response
+
+
+async def listing(request: web.Request) -> web.Response:
+    principal = context.principal(request)
+    wanted_status = request.query.get("status")
+    if wanted_status is not None and wanted_status not in {s.value for s in Status}:
+        raise BadRequest(f"status must be one of {', '.join(s.value for s in Status)}, not {wanted_status!r}")
+    try:
+        limit = int(request.query.get("limit", DEFAULT_LIMIT))
+    except ValueError as exc:
+        raise BadRequest("limit must be a whole number") from exc
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}")
+    repository = request.query.get("repository")
+    account = None if principal.admin else principal.account
+    # Filters apply after the index is read; read enough of it to fill the page in most cases.
+    found = await request.app[context.TASKS].listing(account, limit if not (wanted_status or repository)
+                                                     else MAX_LIMIT * 5)
+    chosen = [t for t in found if (wanted_status is None or t.status.value == wanted_status)
+              and (repository is None or t.repository == repository)][:limit]
+    return web.json_response({"tasks": [await status_document(request, t) for t in chosen]})
+
+
+def activity_of(task: Task) -> provenance.Activity:
+    outcome = task.outcome or {}
+    return provenance.Activity(
+        task_id=task.id, method=task.record.method, started=task.started, ended=task.ended,
+        actor=f"{task.base_url}/{task.account}", repository=f"{task.base_url}/{task.repository}",
+        status=task.status, status_code=outcome.get("status"),
+        client_request_id=task.record.header("Client-Request-ID"),
+        statements_added=outcome.get("statements_added"), statements_removed=outcome.get("statements_removed"),
+        graph=outcome.get("graph"), error=task.error, statements_processed=task.statements, with_status=True,
+    )
 
 
 async def status_document(request: web.Request, task: Task) -> dict[str, Any]:
-    base = context.base_url(request)
-    monitor = f"{base}/tasks/{task.id}"
+    monitor_url = _monitor(request, task.id)
+    attempts = await request.app[context.TASKS].deliveries(task.id)
     document: dict[str, Any] = {
         "id": task.id,
         "status": task.status.value,
@@ -50,9 +165,11 @@ async def status_document(request: web.Request, task: Task) -> dict[str, Any]:
         "request": task.record.public(),
         "client_request_id": task.record.header("Client-Request-ID"),
         "notification": {"location": task.record.header("Asynchronous-Location"), "delivery": task.delivery,
-                         "attempts": await request.app[context.TASKS].deliveries(task.id)},
-        "links": {"monitor": monitor, "status": f"{monitor}/status"},
+                         "attempts": [a for a in attempts if a.get("kind", "notification") == "notification"]},
+        "callback": {"url": task.record.header("Prefer-Callback"), "delivery": task.callback,
+                     "attempts": [a for a in attempts if a.get("kind") == "callback"]},
+        "links": {"monitor": monitor_url, "status": f"{monitor_url}/status", "events": f"{monitor_url}/events"},
     }
-    if task.status.value == "pending":
+    if task.status is Status.PENDING:
         document["progress"]["queue_position"] = await request.app[context.QUEUE].position(task.id)
     return document

@@ -1,0 +1,77 @@
+"""The Prefer request header (RFC 7240) as monitor mode reads it: respond-async, wait=N, callback; url=U."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from graphstore_async.errors import BadRequest
+
+
+@dataclass(frozen=True)
+class Preferences:
+    respond_async: bool = False
+    wait_s: float | None = None
+    callback_url: str | None = None
+
+    @property
+    def asynchronous(self) -> bool:
+        return self.respond_async or self.callback_url is not None
+
+
+def parse_prefer(values: Iterable[str]) -> Preferences:
+    """Every Prefer header of a request, merged; unknown preferences are ignored, as RFC 7240 says."""
+    respond_async, wait_s, callback = False, None, None
+    for value in values:
+        for item in _split(value, ","):
+            name, _, rest = item.partition(";")
+            token, _, token_value = name.partition("=")
+            token = token.strip().lower()
+            if token == "respond-async":
+                respond_async = True
+            elif token == "wait":
+                wait_s = _seconds(_unquote(token_value))
+            elif token in ("callback", "odata.callback"):
+                callback = _callback_url(rest)
+    return Preferences(respond_async, wait_s, callback)
+
+
+def _callback_url(parameters: str) -> str:
+    for parameter in _split(parameters, ";"):
+        key, _, value = parameter.partition("=")
+        if key.strip().lower() == "url" and value.strip():
+            return _unquote(value)
+    raise BadRequest("Prefer: callback needs a url parameter, e.g. callback; url=\"https://example.org/done\"",
+                     header="Prefer")
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError as exc:
+        raise BadRequest(f"Prefer: wait={text!r} is not a number of seconds", header="Prefer") from exc
+    if seconds < 0:
+        raise BadRequest("Prefer: wait must not be negative", header="Prefer")
+    return seconds
+
+
+def _split(text: str, separator: str) -> list[str]:
+    """Split on `separator` outside double quotes."""
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
+    for char in text:
+        if char == '"':
+            quoted = not quoted
+        if char == separator and not quoted:
+            parts.append("".join(current).strip())
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current).strip())
+    return [p for p in parts if p]
+
+
+def _unquote(text: str) -> str:
+    text = text.strip()
+    return text[1:-1] if len(text) >= 2 and text[0] == text[-1] == '"' else text
