@@ -7,7 +7,7 @@ GraphStoreError (500)
       DatasetConflict — protocol dataset given together with USING/WITH
       BadEncoding — Content-Encoding that we cannot decode, or a truncated/oversized gzip stream
     Unauthorized (401), Forbidden (403)
-    NotFound (404) — RepositoryNotFound, GraphNotFound
+    NotFound (404) — RepositoryNotFound, GraphNotFound, ViewNotFound
     MethodNotAllowed (405), NotAcceptable (406), Conflict (409) — Cancelled
     PayloadTooLarge (413), UnsupportedMediaType (415)
   Unavailable (503) — StoreUnavailable
@@ -103,6 +103,11 @@ class RepositoryNotFound(NotFound):
 class GraphNotFound(NotFound):
     title = "Graph not found"
     slug = "graph-not-found"
+
+
+class ViewNotFound(NotFound):
+    title = "View not found"
+    slug = "view-not-found"
 
 
 class MethodNotAllowed(ClientError):

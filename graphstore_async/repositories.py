@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from graphstore_async.errors import BadRequest, Conflict, RepositoryNotFound
+from graphstore_async.errors import BadRequest, Conflict, RepositoryNotFound, ViewNotFound
 from graphstore_async.store import Store
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 RESERVED_ACCOUNTS = frozenset({"tasks", "health", "ready", "metrics", "anonymous"})
+RESERVED_VIEWS = frozenset({"sparql", "service", "views", "tasks"})
 META = "repository.json"
+VIEWS = "views"
 
 
 def repository_id(account: str, name: str) -> str:
@@ -45,6 +47,45 @@ class Repository:
     def metadata(self) -> dict[str, object]:
         meta: dict[str, object] = json.loads((self.path / META).read_text())
         return meta
+
+    # Named views: stored queries, one file each, kept with the repository.
+
+    def _view_path(self, name: str) -> Path:
+        if not NAME.match(name) or name.lower() in RESERVED_VIEWS:
+            reserved = name.lower() in RESERVED_VIEWS
+            raise BadRequest(f"{name!r} is reserved and cannot name a view" if reserved else
+                             f"{name!r} is not a valid view name (letters, digits, '.', '_', '-'; at most 64)",
+                             view=name)
+        return self.path / VIEWS / f"{name}.rq"
+
+    def view(self, name: str) -> str:
+        path = self._view_path(name)
+        if not path.is_file():
+            raise ViewNotFound(f"there is no view {name} in {self.id}", view=name)
+        return path.read_text()
+
+    def put_view(self, name: str, query: str) -> bool:
+        """Create or replace a view (atomically); True when it is new."""
+        path = self._view_path(name)
+        created = not path.exists()
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(query)
+        tmp.replace(path)
+        return created
+
+    def delete_view(self, name: str) -> None:
+        path = self._view_path(name)
+        if not path.is_file():
+            raise ViewNotFound(f"there is no view {name} in {self.id}", view=name)
+        path.unlink()
+
+    def views(self) -> list[tuple[str, str, float]]:
+        """(name, query text, modified time) of every view, by name."""
+        directory = self.path / VIEWS
+        if not directory.is_dir():
+            return []
+        return [(p.stem, p.read_text(), p.stat().st_mtime) for p in sorted(directory.glob("*.rq"))]
 
 
 class Repositories:

@@ -24,6 +24,7 @@ _TOKEN = re.compile(
   | (?P<iri><[^<>"{}|^`\\\s]*>)
   | (?P<word>[A-Za-z_][A-Za-z0-9_\-]*:?)
   | (?P<var>[?$][A-Za-z0-9_]+)
+  | (?P<number>\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)
   | (?P<other>.)
     """,
     re.VERBOSE | re.DOTALL,

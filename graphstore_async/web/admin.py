@@ -21,6 +21,7 @@ async def repository_get(request: web.Request) -> web.Response:
         "iri": context.repository_iri(request, repo),
         "size": await repo.store.size(),
         "graphs": graphs,
+        "views": [name for name, _, _ in repo.views()],
         "endpoints": {
             "sparql": f"{context.repository_iri(request, repo)}/sparql",
             "service": f"{context.repository_iri(request, repo)}/service",

@@ -21,7 +21,7 @@ from graphstore_async.tasks.queue import Queue
 from graphstore_async.tasks.records import Tasks
 from graphstore_async.tasks.spool import Spool
 from graphstore_async.tasks.worker import Runtime, running_worker
-from graphstore_async.web import admin, graphstore, sparql, tasks
+from graphstore_async.web import admin, graphstore, sparql, tasks, views
 from graphstore_async.web.context import (
     ACCESS,
     EGRESS,
@@ -65,6 +65,11 @@ def create_app(settings: Settings, access: AccessControl | None = None) -> web.A
         app.router.add_get(path, graphstore.handle)  # and HEAD (allow_head)
         for method in ("PUT", "POST", "DELETE"):
             app.router.add_route(method, path, graphstore.handle)
+    app.router.add_get(REPO + "/views", views.listing)
+    app.router.add_get(REPO + "/{view}", views.run)  # after sparql, service and views: those names are taken
+    app.router.add_post(REPO + "/{view}", views.run)
+    app.router.add_put(REPO + "/{view}", views.put)
+    app.router.add_delete(REPO + "/{view}", views.delete)
     app.router.add_get(REPO, admin.repository_get)
     app.router.add_route("PUT", REPO, admin.repository_put)
     app.router.add_route("DELETE", REPO, admin.repository_delete)

@@ -1,0 +1,163 @@
+"""Arguments of a named view: `$name=value` bindings, `limit` and `offset`, applied to its query safely.
+
+A value becomes an RDF term we write ourselves — an IRI checked for the characters an IRI may not hold, a
+literal with its quotes and backslashes escaped — never text copied into the query, so `$x=" } DROP ALL {` is
+just a string. The terms go into a VALUES block placed first inside the query's WHERE pattern (so a binding
+also restricts what aggregates see); `limit` and `offset` combine with the view's own at the top level.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from graphstore_async.errors import BadRequest
+from graphstore_async.sparqltext import QueryForm, Token, tokens
+
+XSD = "http://www.w3.org/2001/XMLSchema#"
+_IRI_FORBIDDEN = re.compile(r'[<>"{}|^`\\\x00-\x20]')
+_LANG = re.compile(r"^[a-zA-Z]+(-[a-zA-Z0-9]+)*$")
+_INTEGER = re.compile(r"^[+-]?\d+$")
+_DECIMAL = re.compile(r"^[+-]?\d*\.\d+$")
+_DOUBLE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
+_TYPED = re.compile(r'^"(?P<lexical>(?:[^"\\]|\\.)*)"(?:@(?P<lang>[^@^]+)|\^\^(?P<type><[^>]*>|xsd:[A-Za-z]+))?$',
+                    re.DOTALL)
+_VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class ViewArguments:
+    bindings: Mapping[str, str]  # variable name -> SPARQL term text, written by term()
+    limit: int | None = None
+    offset: int | None = None
+
+
+def term(value: str) -> str:
+    """A `$name=value` value as SPARQL term text: <IRI>, "literal"@lang, "lexical"^^<type>, or a number,
+    a boolean, or — anything else, a half-quoted attempt to break out included — a plain string."""
+    if value.startswith("<") and value.endswith(">"):
+        return iri(value[1:-1])
+    match = _TYPED.match(value) if value.startswith('"') else None
+    if match is not None:
+        lexical = _unescape(match["lexical"])
+        if match["lang"]:
+            if not _LANG.match(match["lang"]):
+                raise BadRequest(f"{match['lang']!r} is not a language tag")
+            return f"{literal(lexical)}@{match['lang']}"
+        if match["type"]:
+            datatype = match["type"]
+            datatype = datatype[1:-1] if datatype.startswith("<") else XSD + datatype.removeprefix("xsd:")
+            return f"{literal(lexical)}^^{iri(datatype)}"
+        return literal(lexical)
+    for pattern, datatype in ((_INTEGER, "integer"), (_DECIMAL, "decimal"), (_DOUBLE, "double")):
+        if pattern.match(value):
+            return f"{literal(value)}^^<{XSD}{datatype}>"
+    if value in ("true", "false"):
+        return f"{literal(value)}^^<{XSD}boolean>"
+    return literal(value)
+
+
+def iri(text: str) -> str:
+    if not text or _IRI_FORBIDDEN.search(text) or ":" not in text:
+        raise BadRequest(f"<{text}> is not an absolute IRI")
+    return f"<{text}>"
+
+
+def literal(text: str) -> str:
+    escaped = (text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+               .replace("\t", "\\t"))
+    return f'"{escaped}"'
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"\\(.)", lambda m: {"n": "\n", "r": "\r", "t": "\t"}.get(m[1], m[1]), text)
+
+
+def parse_arguments(arguments: Mapping[str, str], query: str) -> ViewArguments:
+    """`$name=value`, `limit` and `offset` from a request's arguments; 400 for a variable the query lacks."""
+    names = {t.text[1:] for t in tokens(query) if t.kind == "var"}
+    bindings: dict[str, str] = {}
+    for key, value in arguments.items():
+        if not key.startswith("$"):
+            continue
+        name = key[1:]
+        if not _VARIABLE.match(name) or name not in names:
+            raise BadRequest(f"the view has no variable ?{name} to bind", variable=name)
+        bindings[name] = term(value)
+    return ViewArguments(bindings, _count(arguments, "limit"), _count(arguments, "offset"))
+
+
+def _count(arguments: Mapping[str, str], name: str) -> int | None:
+    if name not in arguments:
+        return None
+    text = arguments[name]
+    if not text.isdigit():
+        raise BadRequest(f"{name} must be a whole number, not {text!r}")
+    return int(text)
+
+
+def apply(query: str, arguments: ViewArguments) -> str:
+    """The query with the bindings as a VALUES block inside its WHERE pattern, and limit/offset applied."""
+    if arguments.limit is not None or arguments.offset is not None:
+        query = _paginate(query, list(tokens(query)), arguments.limit, arguments.offset)
+    if not arguments.bindings:
+        return query
+    found = list(tokens(query))
+    names = sorted(arguments.bindings)
+    block = (f" VALUES ({' '.join('?' + n for n in names)}) "
+             f"{{ ({' '.join(arguments.bindings[n] for n in names)}) }} ")
+    position = _pattern_start(found)
+    if position is None:  # CONSTRUCT WHERE { template }: the pattern is a template; bind after it instead
+        return f"{query}\n{block}"
+    return query[:position] + block + query[position:]
+
+
+def _pattern_start(found: list[Token]) -> int | None:
+    """Just after the '{' that opens the query's WHERE pattern; None for the CONSTRUCT WHERE short form."""
+    index, form = next((i, QueryForm[t.text.upper()]) for i, t in enumerate(found)
+                       if t.kind == "word" and t.text.upper() in QueryForm.__members__)
+    rest = found[index + 1:]
+    if form is QueryForm.CONSTRUCT:
+        if rest and rest[0].is_keyword("WHERE"):
+            return None
+        if rest and rest[0].text == "{":  # the template: skip to its end
+            rest = rest[_matching(rest, 0) + 1:]
+    opening = next(t for t in rest if t.text == "{")
+    return opening.start + 1
+
+
+def _matching(found: list[Token], opening: int) -> int:
+    depth = 0
+    for i in range(opening, len(found)):
+        depth += {"{": 1, "}": -1}.get(found[i].text, 0)
+        if depth == 0:
+            return i
+    raise BadRequest("the view's query has an unbalanced '{'")
+
+
+def _paginate(query: str, found: list[Token], limit: int | None, offset: int | None) -> str:
+    """Top-level LIMIT/OFFSET replaced by the combination of the view's and the request's."""
+    depth, own_limit, own_offset, cut, spans = 0, None, 0, None, []
+    for i, t in enumerate(found):
+        depth += {"{": 1, "}": -1}.get(t.text, 0)
+        if depth == 0 and t.is_keyword("LIMIT", "OFFSET") and i + 1 < len(found) and found[i + 1].text.isdigit():
+            value = int(found[i + 1].text)
+            if t.is_keyword("LIMIT"):
+                own_limit = value
+            else:
+                own_offset = value
+            spans.append((t.start, found[i + 1].start + len(found[i + 1].text)))
+        elif depth == 0 and t.is_keyword("VALUES") and cut is None and i > 0:
+            cut = t.start
+    for start, end in reversed(spans):
+        query = query[:start] + query[end:]
+        if cut is not None and cut > start:
+            cut -= end - start
+    total_offset = own_offset + (offset or 0)
+    candidates = [x for x in (limit, None if own_limit is None else max(own_limit - (offset or 0), 0))
+                  if x is not None]
+    clause = (f" LIMIT {min(candidates)}" if candidates else "") + (f" OFFSET {total_offset}" if total_offset else "")
+    if cut is None:
+        return query + clause
+    return query[:cut] + clause + " " + query[cut:]

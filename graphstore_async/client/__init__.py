@@ -1,0 +1,29 @@
+"""A Python client of graphstore-async (asyncio, aiohttp; one session per client).
+
+    async with Client("http://127.0.0.1:8080", token=TOKEN) as client:
+        rows = (await client.query("alice/books", "SELECT * WHERE { ?s ?p ?o } LIMIT 5")).json()
+        await client.put_graph("alice/books", Path("books.ttl"), "http://example.org/books")   # streamed
+        op = await client.put_graph("alice/books", Path("big.nt"), respond_async=True)       # monitor mode
+        await op.wait(timeout=600, progress=lambda doc: print(doc["progress"]["statements"]))
+        answer = await op.result()                                    # the PUT's own answer: 201 or 204
+
+Exceptions: see graphstore_async.client.errors.
+"""
+
+from graphstore_async.client.core import DATASET, Client, Data, Graph, Notify
+from graphstore_async.client.errors import (
+    ClientError,
+    HTTPError,
+    OperationError,
+    OperationFailed,
+    OperationPending,
+    OperationTimeout,
+    TransportError,
+)
+from graphstore_async.client.operation import AsyncOperation, TaskStatus
+from graphstore_async.client.response import Response
+
+__all__ = [
+    "DATASET", "AsyncOperation", "Client", "ClientError", "Data", "Graph", "HTTPError", "Notify", "OperationError",
+    "OperationFailed", "OperationPending", "OperationTimeout", "Response", "TaskStatus", "TransportError",
+]

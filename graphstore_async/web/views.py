@@ -1,0 +1,110 @@
+"""Named views (SPEC §5): stored queries at /{account}/{repo}/{view}, run now or later, delivered anywhere.
+
+PUT stores a query (parsed first), DELETE removes it, GET with `Accept: application/sparql-query` returns its
+text, GET or POST runs it: `/{view}.srj|.srx|.csv|.tsv|.ttl|.nt|.nq|.jsonld` picks the format, `$name=value`
+arguments bind variables (bindings.py), `limit` and `offset` apply. Running needs read; managing needs write.
+A view runs through the same path as any query: synchronously, or as a task in notify or monitor mode.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from graphstore_async import bindings, formats, sparqltext
+from graphstore_async.auth import Grant
+from graphstore_async.errors import BadRequest, MethodNotAllowed, UnsupportedMediaType
+from graphstore_async.operations import Kind, Operation, execute
+from graphstore_async.web import asynchronous, context
+from graphstore_async.web.bodies import read_small
+from graphstore_async.web.responses import respond
+from graphstore_async.web.sparql import MAX_OPERATION_BYTES, check_federation, result_formats
+
+# The endpoints that share the view's URL space, and the methods they take: a PUT there that is not a view
+# definition is a wrong method (405), not a view named "sparql" (400).
+ENDPOINT_METHODS = {"sparql": "GET, POST", "views": "GET"}
+EXTENSIONS = {f.extension: f for f in formats.ALL_FORMATS}
+EXTENSIONS["nq"] = formats.N_QUADS
+
+
+def _name_and_format(request: web.Request) -> tuple[str, formats.Format | None]:
+    name = request.match_info["view"]
+    stem, dot, extension = name.rpartition(".")
+    if dot and extension in EXTENSIONS:
+        return stem, EXTENSIONS[extension]
+    return name, None
+
+
+async def listing(request: web.Request) -> web.Response:
+    repo = await context.repository(request, Grant.READ)
+    views = [{"name": name, "form": (sparqltext.query_form(text) or sparqltext.QueryForm.SELECT).value,
+              "modified": datetime.fromtimestamp(mtime, UTC).isoformat(timespec="seconds"),
+              "url": f"{context.base_url(request)}/{repo.id}/{name}"}
+             for name, text, mtime in repo.views()]
+    return web.json_response({"views": views})
+
+
+async def put(request: web.Request) -> web.Response:
+    repo = await context.repository(request, Grant.WRITE)
+    name, fmt = _name_and_format(request)
+    media = formats.media_type_of(request.headers.get("Content-Type"))
+    if name in ENDPOINT_METHODS and media != formats.SPARQL_QUERY:  # not a view: a wrong method on an endpoint
+        raise MethodNotAllowed(f"PUT is not allowed on {request.path}; allowed: {ENDPOINT_METHODS[name]}",
+                               headers={"Allow": ENDPOINT_METHODS[name]})
+    if fmt is not None:
+        raise BadRequest(f"a view's name cannot end in .{request.match_info['view'].rpartition('.')[2]}")
+    if media != formats.SPARQL_QUERY:
+        raise UnsupportedMediaType(f"a view is stored from a body of type {formats.SPARQL_QUERY}, "
+                                   f"not {media or 'none'}")
+    try:
+        text = (await read_small(request, context.limits(request), MAX_OPERATION_BYTES)).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"the query is not UTF-8: {exc}") from exc
+    check_federation(request, text)
+    await repo.store.check(text, update=False)
+    created = repo.put_view(name, text)
+    return web.Response(status=201 if created else 204,
+                        headers={"Location": f"{context.base_url(request)}/{repo.id}/{name}"})
+
+
+async def delete(request: web.Request) -> web.Response:
+    repo = await context.repository(request, Grant.WRITE)
+    name = _name_and_format(request)[0]
+    if name in ENDPOINT_METHODS:
+        raise MethodNotAllowed(f"DELETE is not allowed on {request.path}; allowed: {ENDPOINT_METHODS[name]}",
+                               headers={"Allow": ENDPOINT_METHODS[name]})
+    repo.delete_view(name)
+    return web.Response(status=204)
+
+
+async def run(request: web.Request) -> web.StreamResponse:
+    repo = await context.repository(request, Grant.READ)
+    name, fmt = _name_and_format(request)
+    text = repo.view(name)
+    accept = request.headers.get("Accept", "")
+    if request.method == "GET" and fmt is None and formats.media_type_of(accept) == formats.SPARQL_QUERY:
+        return web.Response(text=text, headers={"Content-Type": formats.SPARQL_QUERY})
+    terms = asynchronous.async_terms(request, request.app[context.EGRESS])
+    arguments = dict(request.query)
+    if request.method == "POST":
+        if formats.media_type_of(request.headers.get("Content-Type")) != formats.FORM:
+            raise UnsupportedMediaType(f"a view's arguments are POSTed as {formats.FORM}")
+        body = await read_small(request, context.limits(request), MAX_OPERATION_BYTES)
+        arguments.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    query = bindings.apply(text, bindings.parse_arguments(arguments, text))
+    offers, default = result_formats(sparqltext.query_form(query))
+    if fmt is not None and fmt not in offers:
+        raise BadRequest(f"this view's result cannot be written as .{fmt.extension}; available: "
+                         + ", ".join("." + f.extension for f in offers))
+    if terms is not None:
+        fmt = fmt or asynchronous.result_format(terms, offers, default)
+    else:
+        fmt = fmt or formats.negotiate(accept or None, offers, default)
+    op = Operation(Kind.QUERY, repo.id, text=query, result_type=fmt.media_type,
+                   base_iri=f"{context.base_url(request)}/{repo.id}/{name}")
+    if terms is not None:
+        return await asynchronous.submit(request, op, terms, [hashlib.sha256(query.encode()).hexdigest()])
+    return await respond(request, await execute(op, repo.store))
