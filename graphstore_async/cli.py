@@ -299,7 +299,7 @@ def _run_client(args: argparse.Namespace, action: Action) -> int:
 
 def _problem_text(problem: dict[str, object]) -> str:
     text = str(problem.get("detail") or problem.get("title") or "no detail")
-    if problem.get("line") is not None:
+    if problem.get("line") is not None and f"line {problem['line']}" not in text:
         text += f" (line {problem['line']}, column {problem.get('column')})"
     return text
 
@@ -331,7 +331,7 @@ def _status_lines(doc: dict[str, object]) -> list[str]:
     lines += [f"{name + ':':<11} {doc[name]}" for name in ("created", "started", "ended") if doc.get(name)]
     queued = progress.get("queue_position")
     lines.append(f"progress:   {progress.get('statements') or 0} statements"
-                 + (f", queue position {queued}" if queued is not None else ""))
+                 + (f", queued behind {queued} other tasks" if queued is not None else ""))
     outcome = doc.get("outcome")
     if isinstance(outcome, dict):
         text = f"outcome:    {outcome.get('status')}"
@@ -392,7 +392,7 @@ class ProgressBar:
         line = (f"[{bar}] {status:<9} {int(progress.get('statements') or 0):>12,} statements  "
                 f"{elapsed // 3600}:{elapsed // 60 % 60:02}:{elapsed % 60:02}")
         if progress.get("queue_position") is not None:
-            line += f"  queue position {progress['queue_position']}"
+            line += f"  queued behind {progress['queue_position']}"
         sys.stderr.write("\r" + line.ljust(self.shown))
         sys.stderr.flush()
         self.shown = len(line)

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from graphstore_async.client.errors import OperationFailed, OperationPending, OperationTimeout
 from graphstore_async.client.response import Response
+from graphstore_async.errors import PROBLEM_BASE
 
 
 class TaskStatus(Enum):
@@ -124,7 +125,8 @@ class AsyncOperation:
     async def result(self) -> Response:
         """The operation's own answer (its status from AsyncResult, its body and Content-Type). The server hands
         it out once; the client keeps it, so calling again costs nothing. OperationPending before the task is
-        done; OperationFailed (with the task's problem) when it failed; HTTPError 404/410 when it is gone."""
+        done; OperationFailed (with the task's problem) when it failed or was cancelled; HTTPError 404/410 when
+        it is gone (read already by someone else, expired, or never there)."""
         if self._result is not None:
             return self._result
         if self.monitor_url is None:
@@ -135,8 +137,10 @@ class AsyncOperation:
             raise OperationPending(f"task {self.monitor_url} is not finished yet", self.monitor_url)
         status = int(response.headers.get("AsyncResult", response.status))
         result = Response(status, response.headers, response.body, response.url)
-        if status >= 400:
-            self.status = TaskStatus.FAILED
-            raise OperationFailed(self.monitor_url, result.problem())
+        if status >= 400:  # the task failed, or was cancelled (409, problem type …/cancelled)
+            problem = result.problem()
+            cancelled = problem.get("type") == PROBLEM_BASE + "cancelled"
+            self.status = TaskStatus.CANCELLED if cancelled else TaskStatus.FAILED
+            raise OperationFailed(self.monitor_url, problem)
         self.status, self._result = TaskStatus.COMPLETED, result
         return result

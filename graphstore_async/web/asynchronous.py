@@ -85,8 +85,13 @@ def _check_location(policy: EgressPolicy, request: web.Request, url: str, header
         raise EgressRefused(f"{header}: {exc.detail}", header=header, location=url) from exc
 
 
-def result_format(terms: Terms, offers: Sequence[Format], default: Format) -> Format:
-    """The format of a query's or export's result in notify mode: Asynchronous-Content-Type, if we can make it."""
+def result_format(request: web.Request, terms: Terms, offers: Sequence[Format], default: Format) -> Format:
+    """The format of a query's or export's result when it runs as a task: Asynchronous-Content-Type if given
+    (400 if we cannot make it); else, in monitor mode alone, the request's Accept (the monitor will answer it);
+    else the default."""
+    if terms.content_type is None:
+        accept = None if terms.notify else request.headers.get("Accept")
+        return formats.negotiate(accept, offers, default)
     try:
         return formats.negotiate(terms.content_type, offers, default)
     except NotAcceptable as exc:

@@ -74,7 +74,7 @@ def operation_of(request: web.Request, repo: Repository, bodies: list[SpooledBod
         if terms is None:
             result_type = formats.negotiate(request.headers.get("Accept"), offers, default).media_type
         else:
-            result_type = asynchronous.result_format(terms, offers, default).media_type
+            result_type = asynchronous.result_format(request, terms, offers, default).media_type
     return Operation(
         kind, repo.id, graph=target.graph, whole_dataset=target.whole_dataset, result_type=result_type,
         base_iri=target.graph or f"{context.base_url(request)}{request.path}",
@@ -95,7 +95,9 @@ async def spool_bodies(request: web.Request, directory: Path, durable: bool) -> 
 
 async def handle(request: web.Request) -> web.StreamResponse:
     repo = await context.repository(request, Grant.READ if request.method in ("GET", "HEAD") else Grant.WRITE)
-    target_of(request)  # a bad target is refused before the body is read
+    if (target_of(request).whole_dataset and request.method == "PUT"  # a bad target is refused before the body
+            and formats.media_type_of(request.headers.get("Content-Type")) == formats.SPARQL_QUERY):
+        raise BadRequest("'service' is reserved and cannot name a view", view="service")
     terms = asynchronous.async_terms(request, request.app[context.EGRESS]) if request.method != "HEAD" else None
     if terms is not None:
         return await _submit(request, repo, terms)

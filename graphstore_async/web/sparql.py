@@ -114,7 +114,7 @@ def operation_of(request: web.Request, read: ProtocolRequest, repo_id: str,
     if terms is None:
         fmt = formats.negotiate(request.headers.get("Accept"), offers, default)
     else:
-        fmt = asynchronous.result_format(terms, offers, default)
+        fmt = asynchronous.result_format(request, terms, offers, default)
     dataset = read.dataset(QUERY_DATASET)
     return Operation(Kind.QUERY, repo_id, text=read.query, base_iri=endpoint, result_type=fmt.media_type,
                      default_graphs=dataset.default_graphs, named_graphs=dataset.named_graphs)

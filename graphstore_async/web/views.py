@@ -100,7 +100,7 @@ async def run(request: web.Request) -> web.StreamResponse:
         raise BadRequest(f"this view's result cannot be written as .{fmt.extension}; available: "
                          + ", ".join("." + f.extension for f in offers))
     if terms is not None:
-        fmt = fmt or asynchronous.result_format(terms, offers, default)
+        fmt = fmt or asynchronous.result_format(request, terms, offers, default)
     else:
         fmt = fmt or formats.negotiate(accept or None, offers, default)
     op = Operation(Kind.QUERY, repo.id, text=query, result_type=fmt.media_type,
