@@ -11,10 +11,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from conftest import REPO, Running, StartServer, wait_for_status
 from helpers import count_triples
 from processes import SCRIPT, environment
-
-from tests.conftest import REPO, Running, StartServer, wait_for_status
 
 EX = "http://example.org/"
 GRAPH = EX + "graph/one"

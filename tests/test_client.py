@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from conftest import REPO, Receiver, Running, StartReceiver, StartServer, free_port
 from helpers import assert_isomorphic, count_triples, parse_graph
 
 from graphstore_async import errors as server_errors
@@ -30,7 +31,6 @@ from graphstore_async.client import (
     TaskStatus,
     TransportError,
 )
-from tests.conftest import REPO, Receiver, Running, StartReceiver, StartServer, free_port
 
 EX = "http://example.org/"
 GRAPH = EX + "graph/one"

@@ -315,9 +315,16 @@ class Client:
                                 notify=notify, respond_async=respond_async, wait=wait,
                                 client_request_id=client_request_id)
 
-    async def view(self, repo: str, name: str, *, accept: str | None = None, **bindings: str) -> Response:
-        """A named view: GET /{repo}/{name}?$variable=value for each binding. Synchronous only."""
+    async def view(self, repo: str, name: str, *, accept: str | None = None, notify: Notify | None = None,
+                   respond_async: bool = False, wait: float | None = None, client_request_id: str | None = None,
+                   limit: int | None = None, offset: int | None = None, **bindings: str,
+                   ) -> Response | AsyncOperation:
+        """Run a named view: GET /{repo}/{name}?$variable=value for each binding (a value is written as the
+        server reads it: "<iri>", "5", '"text"@en', plain text). Synchronous, or a task with notify= and/or
+        respond_async=True."""
         params = [(f"${variable}", str(value)) for variable, value in bindings.items()]
+        params += [(key, str(value)) for key, value in (("limit", limit), ("offset", offset)) if value is not None]
         headers = {"Accept": accept} if accept else {}
-        return (await self.fetch("GET", self.repo_url(repo, f"/{name}"), params=params,
-                                 headers=headers)).raise_for_status("GET")
+        return await self._send("GET", self.repo_url(repo, f"/{name}"), params=params, headers=headers,
+                                notify=notify, respond_async=respond_async, wait=wait,
+                                client_request_id=client_request_id)

@@ -8,11 +8,10 @@ from typing import Any
 
 import aiohttp
 import rdflib
+from conftest import Received, Receiver, Running, wait_for_status
 from rdflib import BNode, Literal, Namespace, URIRef
 from rdflib.namespace import RDF, XSD
 from redis.asyncio import Redis
-
-from tests.conftest import Received, Receiver, Running, wait_for_status
 
 # Written out here, not imported from the package: a misspelt term there must make these tests fail.
 AS = Namespace("https://www.w3.org/ns/activitystreams#")

@@ -19,9 +19,9 @@ from typing import Any
 
 import aiohttp
 import pytest
+from conftest import StartReceiver, StartServer, free_port
 from helpers import assert_problem, dump_dataset, media_type, parse_graph
 
-from tests.conftest import StartReceiver, StartServer, free_port
 from tests.tasks.notifying import (
     GRAPH,
     QUIET_S,

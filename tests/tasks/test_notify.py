@@ -14,11 +14,11 @@ import aiohttp
 import pytest
 import rdflib
 from aiohttp import web
+from conftest import Received, Receiver, Running, StartReceiver, StartServer, free_port, wait_for_status
 from helpers import assert_isomorphic, dump_dataset, media_type, parse_graph
 from pytest_aiohttp import AiohttpServer
 from rdflib import Literal
 
-from tests.conftest import Received, Receiver, Running, StartReceiver, StartServer, free_port, wait_for_status
 from tests.tasks.notifying import (
     AS,
     EX,

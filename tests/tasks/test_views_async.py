@@ -12,10 +12,10 @@ import json
 import aiohttp
 import pytest
 import rdflib
+from conftest import Receiver, Running, StartServer, wait_for_status
 from helpers import assert_isomorphic, assert_problem, dump_dataset, media_type, parse_graph
 from pytest_aiohttp import AiohttpServer
 
-from tests.conftest import Receiver, Running, StartServer, wait_for_status
 from tests.tasks.monitoring import read_monitor, submit_monitored
 from tests.tasks.notifying import create_repository, header, only_notification, stored_tasks, submit
 from tests.tasks.test_notify import raw_receiver

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import aiohttp
-
-from tests.conftest import Running, StartServer, free_port
+from conftest import Running, StartServer, free_port
 
 
 async def test_repository_metadata_lists_size_and_graphs(server: Running, http: aiohttp.ClientSession) -> None:

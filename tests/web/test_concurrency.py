@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
-
-from tests.conftest import Running
+from conftest import Running
 
 CROSS_JOIN = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"
 

@@ -16,13 +16,13 @@ from typing import Any
 import aiohttp
 import pytest
 import rdflib
+from conftest import Running, StartServer, free_port
 from helpers import assert_isomorphic, assert_problem, dump_dataset, media_type, parse_graph
 from pytest_aiohttp import AiohttpServer
 
 from graphstore_async.auth import new_token, token_entry
 from graphstore_async.settings import Settings
 from graphstore_async.web.app import create_app
-from tests.conftest import Running, StartServer, free_port
 
 EX = "http://example.org/"
 XSD = "http://www.w3.org/2001/XMLSchema#"
