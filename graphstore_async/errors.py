@@ -4,6 +4,7 @@ GraphStoreError (500)
   ClientError (4xx)
     BadRequest (400)
       SyntaxProblem(line, column) — RDF, SPARQL query or update that does not parse
+      UpdateFailed — an update that parsed but failed (e.g. CLEAR of a graph that is not there)
       DatasetConflict — protocol dataset given together with USING/WITH
       BadEncoding — Content-Encoding that we cannot decode, or a truncated/oversized gzip stream
     Unauthorized (401), Forbidden (403)
@@ -65,6 +66,13 @@ class SyntaxProblem(BadRequest):
         super().__init__(detail, line=line, column=column, **extensions)
         self.line = line
         self.column = column
+
+
+class UpdateFailed(BadRequest):
+    """A SPARQL update that parsed but could not be carried out (it changed nothing: updates are atomic)."""
+
+    title = "Update failed"
+    slug = "update-failed"
 
 
 class DatasetConflict(BadRequest):

@@ -21,7 +21,14 @@ from typing import Any, TypeVar, cast
 import pyoxigraph as ox
 
 from graphstore_async import formats
-from graphstore_async.errors import BadRequest, Cancelled, GraphNotFound, StoreUnavailable, SyntaxProblem
+from graphstore_async.errors import (
+    BadRequest,
+    Cancelled,
+    GraphNotFound,
+    StoreUnavailable,
+    SyntaxProblem,
+    UpdateFailed,
+)
 from graphstore_async.formats import Format
 from graphstore_async.store import (
     ALL,
@@ -87,6 +94,8 @@ class EmbeddedStore:
                 result = self._ox.query(query, **kwargs)
             except SyntaxError as exc:
                 raise sparql_syntax_problem(exc, "query") from exc
+            except (RuntimeError, ValueError) as exc:
+                raise BadRequest(f"the query failed: {exc}") from exc
             if isinstance(result, ox.QueryTriples):
                 if format not in _RDF:
                     raise BadRequest(f"a graph result cannot be written as {format}")
@@ -108,6 +117,8 @@ class EmbeddedStore:
                     scratch.query(text)
             except SyntaxError as exc:
                 raise sparql_syntax_problem(exc, "update" if update else "query") from exc
+            except (RuntimeError, ValueError):  # it parsed; evaluating it on an empty store is not the point
+                pass
 
         await self._run(parse)
 
@@ -117,6 +128,8 @@ class EmbeddedStore:
                 self._ox.update(update, base_iri=base_iri)
             except SyntaxError as exc:
                 raise sparql_syntax_problem(exc, "update") from exc
+            except (RuntimeError, ValueError) as exc:  # e.g. CLEAR GRAPH (not SILENT) of a graph that is not there
+                raise UpdateFailed(f"the update failed, and changed nothing: {exc}") from exc
 
         async with self._write_lock:
             await self._run(run)

@@ -301,3 +301,13 @@ async def test_put_on_sparql_is_405_with_allow(server: Any, http: aiohttp.Client
 async def test_query_unknown_repository_is_404(server: Any, http: aiohttp.ClientSession) -> None:
     async with http.get(server.url("/nobody/nothing/sparql"), params={"query": SELECT_P}) as response:
         await assert_problem(response, 404, "nobody/nothing")
+
+
+async def test_update_that_fails_when_run_is_400_and_changes_nothing(server: Any, http: aiohttp.ClientSession,
+                                                                    seeded: list[str]) -> None:
+    update = ('INSERT DATA { <http://example.org/x> <http://example.org/p> "new" } ;\n'
+              "CLEAR GRAPH <http://example.org/not-there>")
+    async with http.post(server.repo_url("/sparql"), data=update.encode(),
+                         headers={"Content-Type": "application/sparql-update"}) as response:
+        await assert_problem(response, 400, "not-there")
+    assert await dump_dataset(http, server) == seeded
