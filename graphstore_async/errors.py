@@ -8,7 +8,8 @@ GraphStoreError (500)
       DatasetConflict — protocol dataset given together with USING/WITH
       BadEncoding — Content-Encoding that we cannot decode, or a truncated/oversized gzip stream
     Unauthorized (401), Forbidden (403)
-    NotFound (404) — RepositoryNotFound, GraphNotFound, ViewNotFound
+    NotFound (404) — RepositoryNotFound, GraphNotFound, ViewNotFound, TaskNotFound
+    TaskGone (410) — a task past its retention
     MethodNotAllowed (405), NotAcceptable (406), Conflict (409) — Cancelled
     PayloadTooLarge (413), UnsupportedMediaType (415)
   Unavailable (503) — StoreUnavailable
@@ -116,6 +117,17 @@ class GraphNotFound(NotFound):
 class ViewNotFound(NotFound):
     title = "View not found"
     slug = "view-not-found"
+
+
+class TaskNotFound(NotFound):
+    title = "Task not found"
+    slug = "task-not-found"
+
+
+class TaskGone(ClientError):
+    status = 410
+    title = "Task expired"
+    slug = "task-expired"
 
 
 class MethodNotAllowed(ClientError):

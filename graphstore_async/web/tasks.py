@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from graphstore_async import formats
-from graphstore_async.errors import BadRequest, Conflict, GraphStoreError, NotFound
+from graphstore_async.errors import BadRequest, Conflict, TaskGone, TaskNotFound
 from graphstore_async.tasks import provenance
 from graphstore_async.tasks.records import Status, Task
 from graphstore_async.web import context
@@ -24,17 +24,6 @@ RETRY_AFTER_S = 1
 EVENT_POLL_S = 0.2
 DEFAULT_LIMIT, MAX_LIMIT = 50, 1000
 STATUS_FORMATS = (formats.SPARQL_JSON, formats.TURTLE, formats.JSON_LD)  # SPARQL_JSON stands for JSON here
-
-
-class TaskNotFound(NotFound):
-    title = "Task not found"
-    slug = "task-not-found"
-
-
-class TaskGone(GraphStoreError):
-    status = 410
-    title = "Task expired"
-    slug = "task-expired"
 
 
 async def visible_task(request: web.Request) -> Task:
