@@ -101,9 +101,9 @@ def result_format(request: web.Request, terms: Terms, offers: Sequence[Format], 
         ) from exc
 
 
-def check_notification_type(terms: Terms, op: Operation) -> None:
+def check_notification_type(terms: Terms, kind: Kind) -> None:
     """Imports, updates and deletes notify with the PROV graph: its type must be one we write."""
-    if op.kind in (Kind.QUERY, Kind.GRAPH_GET) or terms.content_type is None:
+    if kind in (Kind.QUERY, Kind.GRAPH_GET) or terms.content_type is None:
         return
     if terms.content_type not in {f.media_type for f in NOTIFICATION_FORMATS}:
         raise BadAsyncHeader(
@@ -115,7 +115,7 @@ def check_notification_type(terms: Terms, op: Operation) -> None:
 async def submit(request: web.Request, op: Operation, terms: Terms, body_digests: Sequence[str]
                  ) -> web.StreamResponse:
     """Record the request, queue its task, and answer 202 (or, with `wait=N`, the result if it is ready)."""
-    check_notification_type(terms, op)
+    check_notification_type(terms, op.kind)
     principal = context.principal(request)
     client_key = request.headers.get("Request-ID")
     if client_key:

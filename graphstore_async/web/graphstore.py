@@ -25,6 +25,10 @@ from graphstore_async.web.bodies import SpooledBody, spool_multipart, spool_requ
 from graphstore_async.web.responses import respond
 
 
+KINDS = {"GET": Kind.GRAPH_GET, "HEAD": Kind.GRAPH_GET, "PUT": Kind.GRAPH_PUT, "POST": Kind.GRAPH_POST,
+         "DELETE": Kind.GRAPH_DELETE}
+
+
 @dataclass(frozen=True)
 class Target:
     graph: GraphName
@@ -60,8 +64,7 @@ def operation_of(request: web.Request, repo: Repository, bodies: list[SpooledBod
                  terms: asynchronous.Terms | None = None) -> Operation:
     """The request as an Operation (its bodies already spooled)."""
     target = target_of(request)
-    kind = {"GET": Kind.GRAPH_GET, "HEAD": Kind.GRAPH_GET, "PUT": Kind.GRAPH_PUT, "POST": Kind.GRAPH_POST,
-            "DELETE": Kind.GRAPH_DELETE}[request.method]
+    kind = KINDS[request.method]
     created_graph = False
     if target.whole_dataset and kind is Kind.GRAPH_POST:
         target, created_graph = Target(f"{context.base_url(request)}/{repo.id}/service/{uuid.uuid4()}"), True
@@ -114,6 +117,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
 
 async def _submit(request: web.Request, repo: Repository, terms: asynchronous.Terms) -> web.StreamResponse:
     spool = request.app[context.SPOOL]
+    asynchronous.check_notification_type(terms, KINDS[request.method])  # before a large body is read
     try:  # on any failure before the task is queued, its spooled bodies go
         bodies = await spool_bodies(request, spool.directory(terms.task_id), durable=True)
         op = operation_of(request, repo, bodies, terms)
