@@ -24,7 +24,6 @@ from graphstore_async.web import asynchronous, context
 from graphstore_async.web.bodies import SpooledBody, spool_multipart, spool_request
 from graphstore_async.web.responses import respond
 
-
 KINDS = {"GET": Kind.GRAPH_GET, "HEAD": Kind.GRAPH_GET, "PUT": Kind.GRAPH_PUT, "POST": Kind.GRAPH_POST,
          "DELETE": Kind.GRAPH_DELETE}
 
