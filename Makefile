@@ -12,12 +12,14 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export GSA_DATA_DIR  ?= $(VAR)/data
 export GSA_REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 
-.PHONY: help install redis-server run redis-start test lint clean
+.PHONY: help install redis-server run redis-start test lint clean bench bench-quick wrk
 
 help:
 	@echo "make run    install what is missing, start Redis, the server and a demo repository"
 	@echo "make test   install what is missing, then lint and run every test"
 	@echo "make lint   ruff and mypy (strict) only"
+	@echo "make bench  benchmarks against references measured in the same run (1M triples, under 10 minutes)"
+	@echo "make bench-quick  the same at small sizes"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,11 +54,26 @@ run: install redis-start
 	$(BIN)/graphstore-async serve --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)
-	$(BIN)/ruff check graphstore_async tests
+	$(BIN)/ruff check graphstore_async tests bench
 	$(BIN)/mypy
+	$(BIN)/mypy bench
 
+# `make test` also runs the benchmark at tiny sizes (tests/test_bench_smoke.py): it must run, not be fast.
 test: install lint
 	$(BIN)/pytest --cov=graphstore_async --cov-branch --cov-report=term:skip-covered
+
+# wrk (Debian package) drives the load when it is installed; without it the benchmark uses its own Python
+# load generator, which needs more of the CPU it shares with the servers under test.
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { echo "installing wrk (Debian package)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk >/dev/null \
+	  || echo "could not install wrk: the benchmark uses its Python load generator"; }
+
+bench: install wrk
+	$(BIN)/python -m bench
+
+bench-quick: install wrk
+	$(BIN)/python -m bench --quick
 
 clean:
 	rm -rf $(VENV) $(VAR) .pytest_cache .mypy_cache .ruff_cache .coverage
