@@ -45,6 +45,10 @@ class Settings:
     heartbeat_s: float = 2.0  # a running task's heartbeat; missed for 5 beats, the task is taken up again
     shutdown_grace_s: float = 20.0  # on SIGTERM running tasks get this long, then are requeued
     task_retention_s: float = 24 * 3600.0
+    # fsync a task's spooled body before it is queued. A closed file survives the server's crash either way; only
+    # a crash of the machine needs the fsync — and then the task record is only as durable as Redis's own
+    # persistence (RDB snapshots by default), so turn this on together with Redis's appendfsync.
+    spool_fsync: bool = False
     monitor_reads: int = 1  # how often a finished task's result can be read from its monitor (0: no limit)
 
     # Notifications (Asynchronous-Location) and callbacks.

@@ -99,7 +99,7 @@ async def _write(chunks: AsyncIterator[bytes], decoder: _Decoder, directory: Pat
                 digest.update(decoded)
                 out.write(decoded)
             decoder.finish()
-            if durable:  # a queued task's body must survive a crash of this machine
+            if durable:  # settings.spool_fsync: a queued task's body survives a crash of the machine
                 out.flush()
                 await asyncio.to_thread(os.fsync, out.fileno())
     except BaseException:

@@ -118,7 +118,8 @@ async def _submit(request: web.Request, repo: Repository, terms: asynchronous.Te
     spool = request.app[context.SPOOL]
     asynchronous.check_notification_type(terms, KINDS[request.method])  # before a large body is read
     try:  # on any failure before the task is queued, its spooled bodies go
-        bodies = await spool_bodies(request, spool.directory(terms.task_id), durable=True)
+        bodies = await spool_bodies(request, spool.directory(terms.task_id),
+                                    durable=context.settings(request).spool_fsync)
         op = operation_of(request, repo, bodies, terms)
         return await asynchronous.submit(request, op, terms, [body.digest for body in bodies])
     except BaseException:
