@@ -20,7 +20,7 @@ from bench.loadgen import LoadSpec, run_load
 from bench.report import INFO, Figure, Goal, Row
 from graphstore_async import formats
 from graphstore_async.tasks.provenance import Activity, activity_graph, serialize
-from graphstore_async.tasks.records import Status
+from graphstore_async.taskstatus import TaskStatus
 
 UPDATE = "INSERT DATA {{ <http://example.org/bench/notify/{rep}/{{i}}> <http://example.org/bench/p> {{i}} }}"
 
@@ -56,7 +56,7 @@ def _activity() -> Activity:
     base = "http://127.0.0.1:8080"
     return Activity(task_id=str(uuid.uuid4()), method="PUT", started="2026-01-01T12:00:00.000000+00:00",
                     ended="2026-01-01T12:00:01.500000+00:00", actor=f"{base}/anonymous",
-                    repository=f"{base}/bench/notify", status=Status.COMPLETED, status_code=201,
+                    repository=f"{base}/bench/notify", status=TaskStatus.COMPLETED, status_code=201,
                     client_request_id="bench-1", statements_added=1_000_000, statements_removed=0,
                     graph="http://example.org/bench/graph")
 

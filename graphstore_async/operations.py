@@ -29,11 +29,6 @@ class Kind(Enum):
     GRAPH_DELETE = "graph-delete"
 
     @property
-    def method(self) -> str:
-        """The HTTP method of the request this operation came from."""
-        return {"graph-get": "GET", "graph-put": "PUT", "graph-delete": "DELETE"}.get(self.value, "POST")
-
-    @property
     def reads_only(self) -> bool:
         return self in (Kind.QUERY, Kind.GRAPH_GET)
 

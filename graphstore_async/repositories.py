@@ -40,10 +40,6 @@ class Repository:
     path: Path
     store: Store
 
-    @property
-    def account(self) -> str:
-        return self.id.split("/", 1)[0]
-
     def metadata(self) -> dict[str, object]:
         meta: dict[str, object] = json.loads((self.path / META).read_text())
         return meta

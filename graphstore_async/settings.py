@@ -87,10 +87,6 @@ class Settings:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**_coerce(values))
 
-    @classmethod
-    def from_toml(cls, path: Path) -> Settings:
-        return cls(**_coerce({**_server_table(path), "config_file": path}))
-
     def masked(self) -> dict[str, str]:
         """The effective values as text, secrets masked (for `graphstore-async config`)."""
         out: dict[str, str] = {}

@@ -20,8 +20,9 @@ from graphstore_async.client.errors import (
     OperationTimeout,
     TransportError,
 )
-from graphstore_async.client.operation import AsyncOperation, TaskStatus
+from graphstore_async.client.operation import AsyncOperation
 from graphstore_async.client.response import Response
+from graphstore_async.taskstatus import TaskStatus
 
 __all__ = [
     "DATASET", "AsyncOperation", "Client", "ClientError", "Data", "Graph", "HTTPError", "Notify", "OperationError",

@@ -5,24 +5,12 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
-from enum import Enum
 from typing import Any, Protocol
 
 from graphstore_async.client.errors import OperationFailed, OperationPending, OperationTimeout
 from graphstore_async.client.response import Response
 from graphstore_async.errors import PROBLEM_BASE
-
-
-class TaskStatus(Enum):
-    PENDING = "pending"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def finished(self) -> bool:
-        return self in (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED)
+from graphstore_async.taskstatus import TaskStatus
 
 
 class Fetch(Protocol):
@@ -107,7 +95,7 @@ class AsyncOperation:
                             await outcome
                     if self.status is TaskStatus.FAILED:
                         raise OperationFailed(self.monitor_url, document.get("error") or {}, document)
-                    if self.status.finished:
+                    if self.status.terminal:
                         return document
                     await asyncio.sleep(poll_interval if self.retry_after_s is None else self.retry_after_s)
         except TimeoutError as exc:

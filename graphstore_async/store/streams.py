@@ -43,9 +43,6 @@ class _Pipe:
             self.send(bytes(self._buffer))
             self._buffer.clear()
 
-    def writable(self) -> bool:
-        return True
-
     def send(self, item: object) -> None:
         while not self._slots.acquire(timeout=0.25):
             if self.abandoned:

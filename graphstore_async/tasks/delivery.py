@@ -72,14 +72,13 @@ class EgressPolicy:
                 host_ports.add((host.strip("[]").lower(), int(port)))
         return cls(tuple(networks), frozenset(host_ports))
 
-    def address_allowed(self, address: str, host: str, port: int) -> bool:
+    def address_allowed(self, address: str, host: str, port: int, own: tuple[str, int] | None = None) -> bool:
+        """The one rule: public addresses, allow-listed networks and host:ports, and the server's own origin."""
         ip = ipaddress.ip_address(address)
         if _public(ip) or any(ip in net for net in self.networks):
             return True
         allowed = {(address, port), (host.lower(), port)}
-        if _allowed_origin.get() in allowed:
-            return True
-        return bool(allowed & self.host_ports)
+        return own in allowed or bool(allowed & self.host_ports)
 
     def check_url(self, url: str, own_origin: str | None = None) -> tuple[str, int]:
         """Check what can be checked without DNS: scheme, absoluteness, and an IP-literal host.
@@ -92,13 +91,11 @@ class EgressPolicy:
             port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError as exc:
             raise EgressRefused(f"{url!r} has an invalid port", location=url) from exc
-        if own_origin and _origin(own_origin) == (host, port):
-            return host, port
         try:
             ip = ipaddress.ip_address(host)
         except ValueError:
             return host, port  # a name: checked when it is resolved
-        if not self.address_allowed(str(ip), host, port):
+        if not self.address_allowed(str(ip), host, port, _origin(own_origin) if own_origin else None):
             raise EgressRefused(f"{url!r} points at {_kind(ip)} address {ip}, which notifications may not reach",
                                 location=url)
         return host, port
@@ -121,7 +118,8 @@ class PolicyResolver(AbstractResolver):
                                            "proto": 0, "flags": 0}]
         else:
             found = await self._resolver.resolve(host, port, family)
-        allowed = [r for r in found if self._policy.address_allowed(r["host"], host, port)]
+        # The origin of the server sending the notification, set by Deliverer.deliver for this request.
+        allowed = [r for r in found if self._policy.address_allowed(r["host"], host, port, _allowed_origin.get())]
         if not allowed:
             addresses = ", ".join(r["host"] for r in found)
             raise RefusedAddress(f"{host} resolves to {addresses}, which notifications may not reach")
@@ -147,10 +145,12 @@ class Attempt:
     status: int | None
     error: str | None
     duration_ms: int
+    refused: bool = False  # by the egress policy: final, since asking again meets the same policy
 
     def to_json(self) -> dict[str, Any]:
         return {"attempt": self.number, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.at)),
-                "status": self.status, "error": self.error, "duration_ms": self.duration_ms}
+                "status": self.status, "error": self.error, "duration_ms": self.duration_ms,
+                "refused": self.refused}
 
 
 @dataclass(frozen=True)
@@ -214,10 +214,10 @@ class Deliverer:
                     retry_after = _retry_after(response.headers.get("Retry-After"))
                     return Attempt(number, started, response.status, None, _ms(clock)), retry_after
         except EgressRefused as exc:
-            return Attempt(number, started, None, f"refused: {exc.detail}", _ms(clock)), None
+            return Attempt(number, started, None, f"refused: {exc.detail}", _ms(clock), refused=True), None
         except aiohttp.ClientConnectorError as exc:
-            if isinstance(exc.os_error, RefusedAddress):  # final: asking again resolves the same way
-                return Attempt(number, started, None, f"refused: {exc.os_error}", _ms(clock)), None
+            if isinstance(exc.os_error, RefusedAddress):
+                return Attempt(number, started, None, f"refused: {exc.os_error}", _ms(clock), refused=True), None
             return Attempt(number, started, None, f"{type(exc).__name__}: {exc}", _ms(clock)), None
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             return Attempt(number, started, None, f"{type(exc).__name__}: {exc}", _ms(clock)), None
@@ -225,7 +225,7 @@ class Deliverer:
 
 def _retryable(attempt: Attempt) -> bool:
     if attempt.status is None:
-        return not (attempt.error or "").startswith("refused:")
+        return not attempt.refused
     return attempt.status in RETRY_STATUSES or attempt.status >= 500
 
 

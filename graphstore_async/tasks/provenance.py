@@ -25,14 +25,14 @@ from rdflib.namespace import RDF, XSD
 from graphstore_async import formats
 from graphstore_async.errors import BadRequest
 from graphstore_async.formats import Format
-from graphstore_async.tasks.records import Status
+from graphstore_async.taskstatus import TaskStatus
 from graphstore_async.vocab import AS, CONTEXT_FILE, GSA, HTM, PROV
 
 NOTIFICATION_FORMATS: tuple[Format, ...] = (
     formats.TURTLE, formats.N_TRIPLES, formats.N_QUADS, formats.RDF_XML, formats.JSON_LD,
 )
-_OUTCOMES = {Status.COMPLETED: GSA.Completed, Status.FAILED: GSA.Failed, Status.CANCELLED: GSA.Cancelled}
-_STATUSES = {Status.PENDING: GSA.Pending, Status.RUNNING: GSA.Running, **_OUTCOMES}
+_OUTCOMES = {TaskStatus.COMPLETED: GSA.Completed, TaskStatus.FAILED: GSA.Failed, TaskStatus.CANCELLED: GSA.Cancelled}
+_STATUSES = {TaskStatus.PENDING: GSA.Pending, TaskStatus.RUNNING: GSA.Running, **_OUTCOMES}
 _METHODS = {"GET": HTM.GET, "PUT": HTM.PUT, "POST": HTM.POST, "PATCH": HTM.PATCH, "DELETE": HTM.DELETE}
 
 
@@ -44,7 +44,7 @@ class Activity:
     ended: str | None
     actor: str
     repository: str
-    status: Status
+    status: TaskStatus
     status_code: int | None = None
     client_request_id: str | None = None
     statements_added: int | None = None

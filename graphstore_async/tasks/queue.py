@@ -72,9 +72,6 @@ class Queue:
         if done == -1:
             raise ValueError(f"job {task_id} exists already")
 
-    async def length(self) -> int:
-        return int(await self._redis.zcard(self.name))
-
     async def position(self, task_id: str) -> int | None:
         """0-based position of a waiting task, None when it is not waiting."""
         rank = await self._redis.zrank(self.name, task_id)
@@ -83,12 +80,6 @@ class Queue:
     async def release(self, task_id: str) -> None:
         """Let any worker take the job up again now (its worker is gone: the in-progress mark is stale)."""
         await self._redis.delete(in_progress_key_prefix + task_id)
-
-    async def remove(self, task_id: str) -> bool:
-        """Take a job that has not started off the queue; False when it was not waiting."""
-        removed = await self._redis.zrem(self.name, task_id)
-        await self._redis.delete(job_key_prefix + task_id)
-        return bool(removed)
 
 
 def create_worker(settings: Settings, run_task: JobFunction, ctx: dict[str, Any], redis_url: str) -> Worker:

@@ -16,13 +16,13 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import Enum
 from typing import Any
 
 from redis.asyncio import Redis
 
 from graphstore_async.operations import Operation
 from graphstore_async.settings import Settings
+from graphstore_async.taskstatus import TaskStatus
 
 CAPTURED_HEADERS = (
     "Prefer",
@@ -77,18 +77,6 @@ return 'finished'
 """
 
 
-class Status(Enum):
-    PENDING = "pending"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def terminal(self) -> bool:
-        return self in (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
-
-
 def new_task_id() -> str:
     return str(uuid.uuid4())
 
@@ -128,7 +116,7 @@ class RequestRecord:
 @dataclass
 class Task:
     id: str
-    status: Status
+    status: TaskStatus
     account: str
     repository: str
     operation: Operation
@@ -143,7 +131,6 @@ class Task:
     tries: int = 0
     delivery: str | None = None  # "delivered" or "failed" once the notification's attempts are over
     callback: str | None = None  # the same, for a Prefer: callback
-    reads: int = 0  # times the result was read from the monitor
 
 
 class Tasks:
@@ -186,31 +173,20 @@ class Tasks:
                    base_url: str) -> dict[str, str]:
         """The hash of a task just accepted (written by the queue together with its job)."""
         return {
-            "id": task_id, "status": Status.PENDING.value, "account": account, "repository": operation.repository,
+            "id": task_id, "status": TaskStatus.PENDING.value, "account": account, "repository": operation.repository,
             "operation": json.dumps(operation.to_json()), "record": record.to_json(), "base_url": base_url,
             "created": now_iso(), "statements": "0", "tries": "0",
         }
 
     async def get(self, task_id: str) -> Task | None:
         raw: dict[bytes, bytes] = await self._redis.hgetall(self.key(task_id))  # type: ignore[misc]
-        if not raw:
-            return None
-        data = {k.decode(): v.decode() for k, v in raw.items()}
-        return Task(
-            id=data["id"], status=Status(data["status"]), account=data["account"], repository=data["repository"],
-            operation=Operation.from_json(json.loads(data["operation"])),
-            record=RequestRecord.from_json(data["record"]), base_url=data["base_url"], created=data["created"],
-            started=data.get("started"), ended=data.get("ended"), statements=int(data.get("statements", 0)),
-            outcome=json.loads(data["outcome"]) if "outcome" in data else None,
-            error=json.loads(data["error"]) if "error" in data else None, tries=int(data.get("tries", 0)),
-            delivery=data.get("delivery"), callback=data.get("callback"), reads=int(data.get("reads", 0)),
-        )
+        return _task_from(raw)
 
-    async def start(self, task_id: str) -> bool:
+    async def start(self, task_id: str, started: str) -> bool:
         """Mark running (again, after a lost worker) and start the heartbeat; False if the task was cancelled
         (or finished) meanwhile, and must not run."""
         started = await self._start(keys=[self.key(task_id), self.running_index, self._heartbeat(task_id)],
-                                    args=[task_id, now_iso(), time.time(), int(self._heartbeat_s * 5 * 1000)])
+                                    args=[task_id, started, time.time(), int(self._heartbeat_s * 5 * 1000)])
         return bool(started)
 
     async def beat(self, task_id: str, statements: int | None = None) -> bool:
@@ -247,12 +223,15 @@ class Tasks:
         """Newest first: an account's tasks, or (None) everybody's."""
         index = self.all_index if account is None else self.account_index(account)
         ids = [raw.decode() for raw in await self._redis.zrevrange(index, 0, limit - 1)]
-        found = [await self.get(task_id) for task_id in ids]
+        async with self._redis.pipeline(transaction=False) as pipe:  # one round trip, not one per task
+            for task_id in ids:
+                pipe.hgetall(self.key(task_id))
+            found = [_task_from(raw) for raw in await pipe.execute()]
         return [task for task in found if task is not None]
 
-    async def finish(self, task_id: str, status: Status, *, outcome: dict[str, Any] | None = None,
+    async def finish(self, task_id: str, status: TaskStatus, ended: str, *, outcome: dict[str, Any] | None = None,
                      error: dict[str, Any] | None = None) -> None:
-        fields = {"status": status.value, "ended": now_iso()}
+        fields = {"status": status.value, "ended": ended}
         if outcome is not None:
             fields["outcome"] = json.dumps(outcome)
             if outcome.get("statements_added") is not None:
@@ -280,15 +259,11 @@ class Tasks:
         items: list[bytes] = await self._redis.lrange(self._deliveries(task_id), 0, -1)  # type: ignore[misc]
         return [json.loads(item) for item in items]
 
-    async def field(self, task_id: str, name: str) -> str | None:
-        raw: bytes | None = await self._redis.hget(self.key(task_id), name)  # type: ignore[misc]
-        return None if raw is None else raw.decode()
-
     async def forget_running(self, task_id: str) -> None:
         """A running task whose worker is gone goes back to pending (its job will be taken up again)."""
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.zrem(self.running_index, task_id)
-            pipe.hset(self.key(task_id), "status", Status.PENDING.value)
+            pipe.hset(self.key(task_id), "status", TaskStatus.PENDING.value)
             await pipe.execute()
 
     async def set_field(self, task_id: str, name: str, value: str) -> None:
@@ -304,3 +279,19 @@ class Tasks:
                 pipe.exists(self._heartbeat(task_id))
             alive = await pipe.execute()
         return [task_id for task_id, beating in zip(ids, alive, strict=True) if not beating]
+
+
+def _task_from(raw: dict[bytes, bytes]) -> Task | None:
+    """A task from its hash (None for a hash that has expired)."""
+    if not raw:
+        return None
+    data = {k.decode(): v.decode() for k, v in raw.items()}
+    return Task(
+        id=data["id"], status=TaskStatus(data["status"]), account=data["account"], repository=data["repository"],
+        operation=Operation.from_json(json.loads(data["operation"])),
+        record=RequestRecord.from_json(data["record"]), base_url=data["base_url"], created=data["created"],
+        started=data.get("started"), ended=data.get("ended"), statements=int(data.get("statements", 0)),
+        outcome=json.loads(data["outcome"]) if "outcome" in data else None,
+        error=json.loads(data["error"]) if "error" in data else None, tries=int(data.get("tries", 0)),
+        delivery=data.get("delivery"), callback=data.get("callback"),
+    )

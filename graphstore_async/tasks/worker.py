@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import gzip
 import logging
+import os
 import shutil
 import signal
 import threading
@@ -33,8 +34,9 @@ from graphstore_async.store import Progress
 from graphstore_async.tasks import provenance
 from graphstore_async.tasks.delivery import Attempt, Deliverer, Notification
 from graphstore_async.tasks.queue import Queue, create_worker, stop_worker
-from graphstore_async.tasks.records import Status, Task, Tasks, now_iso
+from graphstore_async.tasks.records import Task, Tasks, now_iso
 from graphstore_async.tasks.spool import Spool
+from graphstore_async.taskstatus import TaskStatus
 
 log = logging.getLogger(__name__)
 SWEEP_EVERY_S = 600.0
@@ -58,21 +60,22 @@ class Runtime:
         task = await self.tasks.get(task_id)
         if task is None:
             return
-        if not task.status.terminal and await self.tasks.start(task_id):
-            await self._run(task)
+        started = now_iso()
+        if not task.status.terminal and await self.tasks.start(task_id, started):
+            await self._run(task, started)
         task = await self.tasks.get(task_id)
         if task is None:
             return
         if task.record.header("Asynchronous-Location") and task.delivery is None:
             if not self.spool.notification(task_id).exists():  # cancelled before it ran
-                await asyncio.to_thread(self._write_notification, task, task.status, {}, task.error, task.created)
+                await asyncio.to_thread(self._write_notification, task, task.status, {}, task.error)
             await self._deliver(task)
         if task.record.header("Prefer-Callback") and task.callback is None:
             await self._call_back(task)
         self.spool.remove_bodies(task_id)
 
-    async def _run(self, task: Task) -> None:
-        started = now_iso()
+    async def _run(self, task: Task, started: str) -> None:
+        task = dataclasses.replace(task, started=started)
         self._progress[task.id] = 0
         stopped = threading.Event()  # tells a store thread, without the event loop, that the task has stopped
         execution = asyncio.create_task(self._execute(task, stopped))
@@ -81,26 +84,28 @@ class Runtime:
         outcome: Outcome | None = None
         try:
             outcome = await execution
-            status = Status.COMPLETED
+            status = TaskStatus.COMPLETED
         except asyncio.CancelledError:
             if not beating.done() or not beating.result():
                 raise  # the worker is stopping: arq runs the job again later
-            status, error = Status.CANCELLED, Cancelled("the task was cancelled").problem()
+            status, error = TaskStatus.CANCELLED, Cancelled("the task was cancelled").problem()
         except GraphStoreError as exc:
-            status, error = (Status.CANCELLED if isinstance(exc, Cancelled) else Status.FAILED), exc.problem()
+            status, error = (TaskStatus.CANCELLED if isinstance(exc, Cancelled) else TaskStatus.FAILED), exc.problem()
             log.info("task %s %s: %s", task.id, status.value, exc.detail)
         except Exception:  # a bug or a broken store: the task fails (and says so); it never stays "running"
             log.exception("task %s failed unexpectedly", task.id)
-            status = Status.FAILED
+            status = TaskStatus.FAILED
             error = GraphStoreError("the task failed on an unexpected error; the failure is logged").problem()
         finally:
             stopped.set()
             beating.cancel()
             self._progress.pop(task.id, None)
         summary = _summary(outcome, error)
+        task = dataclasses.replace(task, ended=now_iso())
         if task.record.header("Asynchronous-Location"):
-            await asyncio.to_thread(self._write_notification, task, status, summary, error, started)
-        await self.tasks.finish(task.id, status, outcome=summary, error=error)
+            await asyncio.to_thread(self._write_notification, task, status, summary, error)
+        assert task.ended is not None
+        await self.tasks.finish(task.id, status, task.ended, outcome=summary, error=error)
 
     async def _execute(self, task: Task, stopped: threading.Event) -> Outcome:
         op = task.operation
@@ -144,29 +149,31 @@ class Runtime:
 
         return report
 
-    def _write_notification(self, task: Task, status: Status, summary: dict[str, Any],
-                            error: dict[str, Any] | None, started: str) -> None:
-        """The notification body, in the asked type, gzipped when asked, to its spool file."""
+    def _write_notification(self, task: Task, status: TaskStatus, summary: dict[str, Any],
+                            error: dict[str, Any] | None) -> None:
+        """The notification body, in the asked type, gzipped when asked, to its spool file: a finished query's
+        or export's result itself (the same file, linked, unless it must be gzipped), else the PROV graph."""
         target = self.spool.notification(task.id)
         target.parent.mkdir(parents=True, exist_ok=True)
+        target.unlink(missing_ok=True)  # a second run writes it again
         result = self.spool.result(task.id)
         gzipped = task.record.header("Asynchronous-Content-Encoding") == "gzip"
-        if status is Status.COMPLETED and result.exists():
-            source = result
-        else:
-            activity = provenance.Activity(
-                task_id=task.id, method=task.record.method, started=task.started or started, ended=now_iso(),
-                actor=f"{task.base_url}/{task.account}", repository=f"{task.base_url}/{task.repository}",
-                status=status, status_code=summary.get("status"),
-                client_request_id=task.record.header("Client-Request-ID"),
-                statements_added=summary.get("statements_added"),
-                statements_removed=summary.get("statements_removed"), graph=summary.get("graph"), error=error,
-            )
-            source = target.with_suffix(".plain")
-            source.write_bytes(provenance.serialize(provenance.activity_graph(activity),
-                                                    notification_format(task)))
-        with source.open("rb") as src, (gzip.open(target, "wb") if gzipped else target.open("wb")) as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
+        if status is TaskStatus.COMPLETED and result.exists():
+            if not gzipped:
+                os.link(result, target)  # the monitor may read, then remove, the result: the link stays
+                return
+            with result.open("rb") as src, gzip.open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+            return
+        activity = provenance.Activity(
+            task_id=task.id, method=task.record.method, started=task.started, ended=task.ended,
+            actor=f"{task.base_url}/{task.account}", repository=f"{task.base_url}/{task.repository}",
+            status=status, status_code=summary.get("status"), client_request_id=task.record.header("Client-Request-ID"),
+            statements_added=summary.get("statements_added"), statements_removed=summary.get("statements_removed"),
+            graph=summary.get("graph"), error=error,
+        )
+        body = provenance.serialize(provenance.activity_graph(activity), notification_format(task))
+        target.write_bytes(gzip.compress(body) if gzipped else body)
 
     async def _deliver(self, task: Task) -> None:
         record = task.record
@@ -209,7 +216,7 @@ def notification_format(task: Task) -> formats.Format:
 
 
 def notification_content_type(task: Task) -> str:
-    if task.status is Status.COMPLETED and task.operation.result_format is not None:
+    if task.status is TaskStatus.COMPLETED and task.operation.result_format is not None:
         return task.operation.result_format.content_type
     return notification_format(task).content_type
 

@@ -153,8 +153,7 @@ async def _queue(request: web.Request, op: Operation, terms: Terms) -> None:
             record_ttl_s=tasks.retention_s + int(context.settings(request).job_timeout_s),
             indexes=[tasks.account_index(principal.account), tasks.all_index],
         )
-    except QueueFullError as exc:
-        request.app[context.SPOOL].remove(terms.task_id)
+    except QueueFullError as exc:  # the caller removes what it spooled for the task
         raise Unavailable("the task queue is full; try again later", headers={"Retry-After": str(RETRY_AFTER_S)},
                           ) from exc
 

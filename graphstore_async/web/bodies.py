@@ -36,7 +36,6 @@ class Limits:
 class SpooledBody:
     path: Path
     format: Format
-    bytes: int  # decoded size
     digest: str  # SHA-256 of the decoded body (what makes two requests the same)
 
 
@@ -116,7 +115,7 @@ async def spool_request(request: web.Request, directory: Path, limits: Limits, f
                               max_bytes=limits.max_bytes)
     decoder = _Decoder(content_encoding(request), limits)
     path, digest = await _write(request.content.iter_chunked(CHUNK_BYTES), decoder, directory, durable)
-    return SpooledBody(path, fmt, decoder.bytes_out, digest)
+    return SpooledBody(path, fmt, digest)
 
 
 async def read_small(request: web.Request, limits: Limits, max_bytes: int) -> bytes:
@@ -146,7 +145,7 @@ async def spool_multipart(request: web.Request, directory: Path, limits: Limits,
             remaining = Limits(limits.max_bytes - total, limits.max_gzip_ratio)
             decoder = _Decoder(part.headers.get("Content-Encoding", "identity").strip().lower(), remaining)
             path, digest = await _write(_part_chunks(part), decoder, directory, durable)
-            bodies.append(SpooledBody(path, fmt, decoder.bytes_out, digest))
+            bodies.append(SpooledBody(path, fmt, digest))
             total += decoder.bytes_out
     except BaseException:
         for body in bodies:

@@ -17,7 +17,8 @@ from aiohttp import web
 
 from graphstore_async.errors import Cancelled, NotFound
 from graphstore_async.formats import PROBLEM_JSON
-from graphstore_async.tasks.records import Status, Task, Tasks
+from graphstore_async.tasks.records import Task, Tasks
+from graphstore_async.taskstatus import TaskStatus
 from graphstore_async.web import context
 from graphstore_async.web.responses import accepts_gzip
 
@@ -67,7 +68,7 @@ async def result_response(request: web.Request, task: Task, *, synchronous: bool
 
 def _parts(task: Task, result: Path) -> tuple[int, str | None, bytes | Path | None]:
     """The operation's status, content type and body."""
-    if task.status is Status.COMPLETED:
+    if task.status is TaskStatus.COMPLETED:
         outcome = task.outcome or {}
         if outcome.get("content_type") and result.exists():
             return int(outcome["status"]), outcome["content_type"], result

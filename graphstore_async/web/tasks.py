@@ -16,7 +16,8 @@ from aiohttp import web
 from graphstore_async import formats
 from graphstore_async.errors import BadRequest, Conflict, TaskGone, TaskNotFound
 from graphstore_async.tasks import provenance
-from graphstore_async.tasks.records import Status, Task
+from graphstore_async.tasks.records import Task
+from graphstore_async.taskstatus import TaskStatus
 from graphstore_async.web import context
 from graphstore_async.web.monitor import result_response
 
@@ -105,8 +106,8 @@ async def events(request: web.Request) -> web.StreamResponse:
 async def listing(request: web.Request) -> web.Response:
     principal = context.principal(request)
     wanted_status = request.query.get("status")
-    if wanted_status is not None and wanted_status not in {s.value for s in Status}:
-        raise BadRequest(f"status must be one of {', '.join(s.value for s in Status)}, not {wanted_status!r}")
+    if wanted_status is not None and wanted_status not in {s.value for s in TaskStatus}:
+        raise BadRequest(f"status must be one of {', '.join(s.value for s in TaskStatus)}, not {wanted_status!r}")
     try:
         limit = int(request.query.get("limit", DEFAULT_LIMIT))
     except ValueError as exc:
@@ -149,6 +150,7 @@ async def status_document(request: web.Request, task: Task) -> dict[str, Any]:
         "started": task.started,
         "ended": task.ended,
         "progress": {"statements": task.statements},
+        "tries": task.tries,  # more than 1: the task was taken up again after its worker went away
         "outcome": task.outcome,
         "error": task.error,
         "request": task.record.public(),
@@ -159,6 +161,6 @@ async def status_document(request: web.Request, task: Task) -> dict[str, Any]:
                      "attempts": [a for a in attempts if a.get("kind") == "callback"]},
         "links": {"monitor": monitor_url, "status": f"{monitor_url}/status", "events": f"{monitor_url}/events"},
     }
-    if task.status is Status.PENDING:
+    if task.status is TaskStatus.PENDING:
         document["progress"]["queue_position"] = await request.app[context.QUEUE].position(task.id)
     return document

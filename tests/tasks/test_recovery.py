@@ -100,6 +100,7 @@ async def test_import_interrupted_by_worker_death_completes_exactly_once(
             wait_until(lambda: status(base, task_id)["notification"]["delivery"] is not None, "the task finishing")
             document = status(base, task_id)
             assert document["status"] == "completed", document
+            assert document["tries"] == 2, document  # run again after the first worker went away
             assert document["outcome"]["statements_added"] == LINES
             assert count(base, GRAPH) == LINES + 1  # no duplicate, blank nodes included
             time.sleep(0.5)
