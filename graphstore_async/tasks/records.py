@@ -59,6 +59,18 @@ if redis.call('HEXISTS', KEYS[1], 'cancel') == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'committing', '1')
 return 1
 """
+# KEYS: task, running index, heartbeat. ARGV: task id. Checked and done at once: a task that finished, or whose
+# worker beat again, since the reaper looked is left alone.
+_LOST = """
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return 0
+end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HSET', KEYS[1], 'status', 'pending')
+return 1
+"""
 # KEYS: task, tombstone. ARGV: now, retention s, tombstone ttl s.
 _CANCEL = """
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -143,6 +155,7 @@ class Tasks:
         self.retention_s = max(1, int(settings.task_retention_s))
         self._start = redis.register_script(_START)
         self._commit = redis.register_script(_COMMIT)
+        self._lost = redis.register_script(_LOST)
         self._cancel = redis.register_script(_CANCEL)
 
     def key(self, task_id: str) -> str:
@@ -259,12 +272,11 @@ class Tasks:
         items: list[bytes] = await self._redis.lrange(self._deliveries(task_id), 0, -1)  # type: ignore[misc]
         return [json.loads(item) for item in items]
 
-    async def forget_running(self, task_id: str) -> None:
-        """A running task whose worker is gone goes back to pending (its job will be taken up again)."""
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.zrem(self.running_index, task_id)
-            pipe.hset(self.key(task_id), "status", TaskStatus.PENDING.value)
-            await pipe.execute()
+    async def back_to_pending(self, task_id: str) -> bool:
+        """A running task whose worker is gone goes back to pending, so that its job can be taken up again;
+        False (and nothing changed) if it has finished or its heartbeat came back meanwhile."""
+        keys = [self.key(task_id), self.running_index, self._heartbeat(task_id)]
+        return bool(await self._lost(keys=keys, args=[task_id]))
 
     async def set_field(self, task_id: str, name: str, value: str) -> None:
         await self._redis.hset(self.key(task_id), name, value)  # type: ignore[misc]

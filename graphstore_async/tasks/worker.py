@@ -76,7 +76,18 @@ class Runtime:
 
     async def _run(self, task: Task, started: str) -> None:
         task = dataclasses.replace(task, started=started)
-        self._progress[task.id] = 0
+        self._progress[task.id] = 0  # ours until finished in Redis: the reaper leaves it alone
+        try:
+            status, summary, error = await self._outcome_of(task)
+            task = dataclasses.replace(task, ended=now_iso())
+            if task.record.header("Asynchronous-Location"):
+                await asyncio.to_thread(self._write_notification, task, status, summary, error)
+            assert task.ended is not None
+            await self.tasks.finish(task.id, status, task.ended, outcome=summary, error=error)
+        finally:
+            self._progress.pop(task.id, None)
+
+    async def _outcome_of(self, task: Task) -> tuple[TaskStatus, dict[str, Any], dict[str, Any] | None]:
         stopped = threading.Event()  # tells a store thread, without the event loop, that the task has stopped
         execution = asyncio.create_task(self._execute(task, stopped))
         beating = asyncio.create_task(self._heartbeat(task.id, execution))
@@ -99,13 +110,7 @@ class Runtime:
         finally:
             stopped.set()
             beating.cancel()
-            self._progress.pop(task.id, None)
-        summary = _summary(outcome, error)
-        task = dataclasses.replace(task, ended=now_iso())
-        if task.record.header("Asynchronous-Location"):
-            await asyncio.to_thread(self._write_notification, task, status, summary, error)
-        assert task.ended is not None
-        await self.tasks.finish(task.id, status, task.ended, outcome=summary, error=error)
+        return status, _summary(outcome, error), error
 
     async def _execute(self, task: Task, stopped: threading.Event) -> Outcome:
         op = task.operation
@@ -251,9 +256,9 @@ async def reap(runtime: Runtime) -> None:
             for task_id in await runtime.tasks.stale_running():
                 if runtime.runs(task_id):
                     continue  # ours and still running: a late heartbeat, not a dead worker
-                log.warning("task %s lost its worker; it is taken up again", task_id)
-                await runtime.tasks.forget_running(task_id)
-                await runtime.queue.release(task_id)
+                if await runtime.tasks.back_to_pending(task_id):
+                    log.warning("task %s lost its worker; it is taken up again", task_id)
+                    await runtime.queue.release(task_id)
         except Exception:  # Redis away for a moment: try again next round
             log.exception("reaping stale tasks failed")
         await asyncio.sleep(runtime.settings.heartbeat_s * 2)
