@@ -8,7 +8,7 @@ bodies are referred to by the path of their spool file, never carried inline.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass
 from enum import Enum
 from pathlib import Path
@@ -18,6 +18,9 @@ from graphstore_async import formats
 from graphstore_async.errors import Cancelled, GraphNotFound
 from graphstore_async.formats import Format
 from graphstore_async.store import ALL, BeforeWrite, ByteStream, Dataset, GraphName, Progress, Source, Store
+
+MayWrite = Callable[[], Coroutine[Any, Any, bool]]  # the commit point: asked just before the first change; False: stop
+MAY_WRITE_TIMEOUT_S = 10.0
 
 
 class Kind(Enum):
@@ -97,11 +100,10 @@ class Outcome:
 
 
 async def execute(op: Operation, store: Store, progress: Progress | None = None,
-                  blank_node_scope: str | None = None, before_write: BeforeWrite | None = None) -> Outcome:
+                  blank_node_scope: str | None = None, may_write: MayWrite | None = None) -> Outcome:
     """Carry out an operation. Errors are GraphStoreErrors; on error the store is unchanged. A
-    `blank_node_scope` makes a merging load repeatable (see Store.load). `before_write` is asked, from a
-    thread, just before the store is first changed; when it answers False the operation stops (Cancelled)
-    with nothing changed."""
+    `blank_node_scope` makes a merging load repeatable (see Store.load). `may_write` is awaited just before the
+    store is first changed; when it answers False the operation stops (Cancelled) with nothing changed."""
     if op.kind is Kind.QUERY:
         assert op.text is not None and op.result_format is not None
         dataset = Dataset(op.default_graphs, op.named_graphs)
@@ -109,7 +111,7 @@ async def execute(op: Operation, store: Store, progress: Progress | None = None,
         return Outcome(200, body=body, format=op.result_format)
     if op.kind is Kind.UPDATE:
         assert op.text is not None
-        await _commit_point(before_write)
+        await _commit_point(may_write)
         await store.update(op.text, base_iri=op.base_iri)
         return Outcome(204)
     if op.kind is Kind.GRAPH_GET:
@@ -118,17 +120,29 @@ async def execute(op: Operation, store: Store, progress: Progress | None = None,
         return Outcome(200, graph=op.graph, body=await store.dump(format=op.result_format, graph=target),
                        format=op.result_format)
     if op.kind is Kind.GRAPH_DELETE:
-        await _commit_point(before_write)
+        await _commit_point(may_write)
         removed = await store.remove_graph(op.graph)
         if removed is None:
             raise GraphNotFound(f"there is no {op.describe_target()} in {op.repository}", graph=op.graph)
         return Outcome(204, graph=op.graph, statements_added=0, statements_removed=removed)
+    before_write = None if may_write is None else _from_a_thread(may_write, asyncio.get_running_loop())
     return await _load(op, store, progress, blank_node_scope, before_write)
 
 
-async def _commit_point(before_write: BeforeWrite | None) -> None:
-    if before_write is not None and not await asyncio.to_thread(before_write):
+async def _commit_point(may_write: MayWrite | None) -> None:
+    if may_write is not None and not await may_write():
         raise Cancelled("the task was cancelled before it changed anything")
+
+
+def _from_a_thread(may_write: MayWrite, loop: asyncio.AbstractEventLoop) -> BeforeWrite:
+    """The commit point as a store's thread asks it: on the event loop, waited for from the thread."""
+    def before_write() -> bool:
+        try:
+            return asyncio.run_coroutine_threadsafe(may_write(), loop).result(timeout=MAY_WRITE_TIMEOUT_S)
+        except Exception:  # the loop is shutting down, or the answer is late: do not write
+            return False
+
+    return before_write
 
 
 async def _load(op: Operation, store: Store, progress: Progress | None, blank_node_scope: str | None,

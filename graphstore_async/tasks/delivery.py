@@ -134,7 +134,7 @@ class Notification:
     url: str
     method: str
     headers: Mapping[str, str]
-    body: Path | None  # streamed from the spool on each attempt
+    body: Path | bytes | None  # a file is streamed from the spool on each attempt
     message_id: str
 
 
@@ -207,7 +207,7 @@ class Deliverer:
             self.policy.check_url(note.url, own_origin)
             if self._secret:
                 headers.update(_signature(self._secret, note.message_id, note.body))
-            with note.body.open("rb") if note.body is not None else contextlib.nullcontext() as data:
+            with note.body.open("rb") if isinstance(note.body, Path) else contextlib.nullcontext(note.body) as data:
                 async with self._session.request(note.method, note.url, headers=headers, data=data,
                                                  allow_redirects=False) as response:
                     await response.read()
@@ -253,11 +253,13 @@ def _signing_key(secret: str | None) -> bytes | None:
     return base64.b64decode(secret.removeprefix("whsec_"))
 
 
-def _signature(key: bytes, message_id: str, body: Path | None) -> dict[str, str]:
-    """Standard Webhooks: HMAC-SHA256 over "id.timestamp.body", base64, as "v1,…" (the body read in chunks)."""
+def _signature(key: bytes, message_id: str, body: Path | bytes | None) -> dict[str, str]:
+    """Standard Webhooks: HMAC-SHA256 over "id.timestamp.body", base64, as "v1,…" (a file read in chunks)."""
     timestamp = str(int(time.time()))
     mac = hmac.new(key, f"{message_id}.{timestamp}.".encode(), hashlib.sha256)
-    if body is not None:
+    if isinstance(body, bytes):
+        mac.update(body)
+    elif body is not None:
         with body.open("rb") as fh:
             while chunk := fh.read(1 << 20):
                 mac.update(chunk)

@@ -40,7 +40,6 @@ from graphstore_async.taskstatus import TaskStatus
 
 log = logging.getLogger(__name__)
 SWEEP_EVERY_S = 600.0
-COMMIT_POINT_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -67,8 +66,6 @@ class Runtime:
         if task is None:
             return
         if task.record.header("Asynchronous-Location") and task.delivery is None:
-            if not self.spool.notification(task_id).exists():  # cancelled before it ran
-                await asyncio.to_thread(self._write_notification, task, task.status, {}, task.error)
             await self._deliver(task)
         if task.record.header("Prefer-Callback") and task.callback is None:
             await self._call_back(task)
@@ -79,16 +76,14 @@ class Runtime:
         self._progress[task.id] = 0  # ours until finished in Redis: the reaper leaves it alone
         try:
             status, summary, error = await self._outcome_of(task)
-            task = dataclasses.replace(task, ended=now_iso())
-            if task.record.header("Asynchronous-Location"):
-                await asyncio.to_thread(self._write_notification, task, status, summary, error)
-            assert task.ended is not None
-            await self.tasks.finish(task.id, status, task.ended, outcome=summary, error=error)
+            if status is TaskStatus.COMPLETED and _notifies_result(task):
+                await asyncio.to_thread(self._keep_result_for_notification, task)
+            await self.tasks.finish(task.id, status, now_iso(), outcome=summary, error=error)
         finally:
             self._progress.pop(task.id, None)
 
     async def _outcome_of(self, task: Task) -> tuple[TaskStatus, dict[str, Any], dict[str, Any] | None]:
-        stopped = threading.Event()  # tells a store thread, without the event loop, that the task has stopped
+        stopped = threading.Event()  # set when the task has stopped: a store thread asking later must not write
         execution = asyncio.create_task(self._execute(task, stopped))
         beating = asyncio.create_task(self._heartbeat(task.id, execution))
         error: dict[str, Any] | None = None
@@ -117,20 +112,13 @@ class Runtime:
         principal = self.access.principal_named(task.account)
         self.access.require(principal, op.repository, Grant.READ if op.kind.reads_only else Grant.WRITE)
         repo = await self.repositories.get(op.repository)
-        loop = asyncio.get_running_loop()
 
-        def before_write() -> bool:  # called from a store thread: the last moment a cancellation can stop it
-            if stopped.is_set():
-                return False
-            try:
-                return asyncio.run_coroutine_threadsafe(self.tasks.commit_point(task.id), loop).result(
-                    timeout=COMMIT_POINT_TIMEOUT_S)
-            except Exception:  # the loop is shutting down, or Redis is away: do not write
-                return False
+        async def may_write() -> bool:  # the last moment a cancellation can stop the task
+            return not stopped.is_set() and await self.tasks.commit_point(task.id)
 
         # A merge names its blank nodes after the task, so that a second run adds nothing.
         outcome = await execute(op, repo.store, self._progress_of(task.id), blank_node_scope=task.id.replace("-", ""),
-                                before_write=before_write)
+                                may_write=may_write)
         if outcome.body is not None:
             await _drain(outcome.body, self.spool.result(task.id))
             outcome.body = None
@@ -154,31 +142,33 @@ class Runtime:
 
         return report
 
-    def _write_notification(self, task: Task, status: TaskStatus, summary: dict[str, Any],
-                            error: dict[str, Any] | None) -> None:
-        """The notification body, in the asked type, gzipped when asked, to its spool file: a finished query's
-        or export's result itself (the same file, linked, unless it must be gzipped), else the PROV graph."""
-        target = self.spool.notification(task.id)
-        target.parent.mkdir(parents=True, exist_ok=True)
+    def _keep_result_for_notification(self, task: Task) -> None:
+        """A query's or export's result is the notification: its own file (a link to the result, which the
+        monitor may read and remove; a gzipped copy when gzip is asked), written before the task ends."""
+        target, result = self.spool.notification(task.id), self.spool.result(task.id)
         target.unlink(missing_ok=True)  # a second run writes it again
-        result = self.spool.result(task.id)
-        gzipped = task.record.header("Asynchronous-Content-Encoding") == "gzip"
-        if status is TaskStatus.COMPLETED and result.exists():
-            if not gzipped:
-                os.link(result, target)  # the monitor may read, then remove, the result: the link stays
-                return
-            with result.open("rb") as src, gzip.open(target, "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
+        if task.record.header("Asynchronous-Content-Encoding") != "gzip":
+            os.link(result, target)
             return
+        with result.open("rb") as src, gzip.open(target, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+
+    def _notification_body(self, task: Task) -> Path | bytes:
+        """The result's file for a completed query or export; else the PROV graph, made from the task's record
+        (small: built here, in memory, on each delivery)."""
+        if task.status is TaskStatus.COMPLETED and _notifies_result(task):
+            return self.spool.notification(task.id)
+        outcome = task.outcome or {}
         activity = provenance.Activity(
             task_id=task.id, method=task.record.method, started=task.started, ended=task.ended,
             actor=f"{task.base_url}/{task.account}", repository=f"{task.base_url}/{task.repository}",
-            status=status, status_code=summary.get("status"), client_request_id=task.record.header("Client-Request-ID"),
-            statements_added=summary.get("statements_added"), statements_removed=summary.get("statements_removed"),
-            graph=summary.get("graph"), error=error,
+            status=task.status, status_code=outcome.get("status"),
+            client_request_id=task.record.header("Client-Request-ID"),
+            statements_added=outcome.get("statements_added"), statements_removed=outcome.get("statements_removed"),
+            graph=outcome.get("graph"), error=task.error,
         )
         body = provenance.serialize(provenance.activity_graph(activity), notification_format(task))
-        target.write_bytes(gzip.compress(body) if gzipped else body)
+        return gzip.compress(body) if task.record.header("Asynchronous-Content-Encoding") == "gzip" else body
 
     async def _deliver(self, task: Task) -> None:
         record = task.record
@@ -193,7 +183,7 @@ class Runtime:
         if record.header("Asynchronous-Content-Encoding") == "gzip":
             headers["Content-Encoding"] = "gzip"
         note = Notification(location, record.header("Asynchronous-Method") or "POST", headers,
-                            self.spool.notification(task.id), task.id)
+                            self._notification_body(task), task.id)
 
         async def recorded(attempt: Attempt) -> None:
             await self.tasks.add_delivery(task.id, attempt.to_json())
@@ -218,6 +208,11 @@ def notification_format(task: Task) -> formats.Format:
     """The PROV graph's format: the asked type when it is one we write, else Turtle."""
     asked = formats.media_type_of(task.record.header("Asynchronous-Content-Type"))
     return next((f for f in provenance.NOTIFICATION_FORMATS if f.media_type == asked), formats.TURTLE)
+
+
+def _notifies_result(task: Task) -> bool:
+    """Whether the task's notification, when it completes, is its result (a query, an export)."""
+    return task.record.header("Asynchronous-Location") is not None and task.operation.result_format is not None
 
 
 def notification_content_type(task: Task) -> str:
