@@ -26,6 +26,7 @@ from rdflib.namespace import RDF, XSD
 from graphstore_async import formats
 from graphstore_async.errors import BadRequest
 from graphstore_async.formats import Format
+from graphstore_async.tasks.records import Task
 from graphstore_async.taskstatus import TaskStatus
 from graphstore_async.vocab import AS, CONTEXT_FILE, GSA, HTM, PROV
 
@@ -39,7 +40,7 @@ _PREFIXES = (("as", str(AS._NS)), ("prov", str(PROV._NS)), ("htm", str(HTM._NS))
              ("xsd", str(XSD)))
 _TURTLE_HEAD = "".join(f"@prefix {prefix}: <{namespace}> .\n" for prefix, namespace in _PREFIXES)
 _LOCAL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
-_NOT_IN_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # nor, so, in any notification
+_NOT_IN_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # replaced in every format alike
 _INTEGER = re.compile(r"[+-]?[0-9]+\Z")
 _IRI_ESCAPES = {c: f"\\u{c:04X}" for c in (*range(0x21), *map(ord, '<>"{}|^`\\'))}
 _STRING_ESCAPES = {**{c: f"\\u{c:04X}" for c in range(0x20)}, ord("\n"): "\\n", ord("\r"): "\\r",
@@ -63,6 +64,21 @@ class Activity:
     error: dict[str, Any] | None = None
     statements_processed: int | None = None  # status documents: progress so far
     with_status: bool = False  # status documents say gsa:status (pending and running included)
+
+
+def activity_of(task: Task, *, status_document: bool = False) -> Activity:
+    """What a task did, from its record: for its notification, or (with its status and progress so far) for
+    its status document."""
+    outcome = task.outcome or {}
+    return Activity(
+        task_id=task.id, method=task.record.method, started=task.started, ended=task.ended,
+        actor=f"{task.base_url}/{task.account}", repository=f"{task.base_url}/{task.repository}",
+        status=task.status, status_code=outcome.get("status"),
+        client_request_id=task.record.header("Client-Request-ID"),
+        statements_added=outcome.get("statements_added"), statements_removed=outcome.get("statements_removed"),
+        graph=outcome.get("graph"), error=task.error,
+        statements_processed=task.statements if status_document else None, with_status=status_document,
+    )
 
 
 def activity_graph(activity: Activity) -> Graph:

@@ -59,9 +59,8 @@ class Runtime:
         task = await self.tasks.get(task_id)
         if task is None:
             return
-        started = now_iso()
-        if not task.status.terminal and await self.tasks.start(task_id, started):
-            await self._run(task, started)
+        if not task.status.terminal and await self.tasks.start(task_id, now_iso()):
+            await self._run(task)
         task = await self.tasks.get(task_id)
         if task is None:
             return
@@ -71,8 +70,7 @@ class Runtime:
             await self._call_back(task)
         self.spool.remove_bodies(task_id)
 
-    async def _run(self, task: Task, started: str) -> None:
-        task = dataclasses.replace(task, started=started)
+    async def _run(self, task: Task) -> None:
         self._progress[task.id] = 0  # ours until finished in Redis: the reaper leaves it alone
         try:
             status, summary, error = await self._outcome_of(task)
@@ -158,16 +156,7 @@ class Runtime:
         (small: built here, in memory, on each delivery)."""
         if task.status is TaskStatus.COMPLETED and _notifies_result(task):
             return self.spool.notification(task.id)
-        outcome = task.outcome or {}
-        activity = provenance.Activity(
-            task_id=task.id, method=task.record.method, started=task.started, ended=task.ended,
-            actor=f"{task.base_url}/{task.account}", repository=f"{task.base_url}/{task.repository}",
-            status=task.status, status_code=outcome.get("status"),
-            client_request_id=task.record.header("Client-Request-ID"),
-            statements_added=outcome.get("statements_added"), statements_removed=outcome.get("statements_removed"),
-            graph=outcome.get("graph"), error=task.error,
-        )
-        body = provenance.serialize(provenance.activity_graph(activity), notification_format(task))
+        body = provenance.serialize(provenance.activity_graph(provenance.activity_of(task)), notification_format(task))
         return gzip.compress(body) if task.record.header("Asynchronous-Content-Encoding") == "gzip" else body
 
     async def _deliver(self, task: Task) -> None:

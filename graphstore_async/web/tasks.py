@@ -76,7 +76,7 @@ async def status(request: web.Request) -> web.Response:
         headers["Retry-After"] = str(RETRY_AFTER_S)
     if fmt is formats.SPARQL_JSON:
         return web.json_response(await status_document(request, task), headers=headers)
-    graph = provenance.activity_graph(activity_of(task))
+    graph = provenance.activity_graph(provenance.activity_of(task, status_document=True))
     body = await asyncio.to_thread(provenance.serialize, graph, fmt)
     return web.Response(body=body, headers={**headers, "Content-Type": fmt.content_type})
 
@@ -122,18 +122,6 @@ async def listing(request: web.Request) -> web.Response:
     chosen = [t for t in found if (wanted_status is None or t.status.value == wanted_status)
               and (repository is None or t.repository == repository)][:limit]
     return web.json_response({"tasks": [await status_document(request, t) for t in chosen]})
-
-
-def activity_of(task: Task) -> provenance.Activity:
-    outcome = task.outcome or {}
-    return provenance.Activity(
-        task_id=task.id, method=task.record.method, started=task.started, ended=task.ended,
-        actor=f"{task.base_url}/{task.account}", repository=f"{task.base_url}/{task.repository}",
-        status=task.status, status_code=outcome.get("status"),
-        client_request_id=task.record.header("Client-Request-ID"),
-        statements_added=outcome.get("statements_added"), statements_removed=outcome.get("statements_removed"),
-        graph=outcome.get("graph"), error=task.error, statements_processed=task.statements, with_status=True,
-    )
 
 
 async def status_document(request: web.Request, task: Task) -> dict[str, Any]:

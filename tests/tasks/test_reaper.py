@@ -28,24 +28,26 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
-async def running_task(http: aiohttp.ClientSession, running: Running, tasks: Tasks) -> str:
-    """A task marked running with a heartbeat, as a worker does, though no worker runs here."""
+async def lapsed_task(start_server: StartServer, http: aiohttp.ClientSession, redis: Redis
+                      ) -> tuple[Running, Tasks, str]:
+    """A task marked running with a heartbeat, as a worker does (no worker runs here), whose heartbeat has then
+    lapsed: the reaper would pick it."""
+    running = await start_server(worker=False, heartbeat_s=HEARTBEAT_S)
+    await create_repository(http, running)
+    tasks = Tasks(redis, running.settings)
     task_id = await submit_monitored(http, running, "POST", "/sparql", body=b"INSERT DATA { <urn:x:s> <urn:x:p> 1 }",
                                      content_type="application/sparql-update")
     assert await tasks.start(task_id, now_iso())
     assert (await status_of(http, running, task_id))["status"] == "running"
-    return task_id
+    assert task_id not in await tasks.stale_running()
+    await asyncio.sleep(LAPSE_S)
+    assert task_id in await tasks.stale_running()  # the reaper looks ...
+    return running, tasks, task_id
 
 
 async def test_a_lapsed_heartbeat_puts_the_task_back(start_server: StartServer, http: aiohttp.ClientSession,
                                                      redis: Redis) -> None:
-    running = await start_server(worker=False, heartbeat_s=HEARTBEAT_S)
-    await create_repository(http, running)
-    tasks = Tasks(redis, running.settings)
-    task_id = await running_task(http, running, tasks)
-    assert task_id not in await tasks.stale_running()
-    await asyncio.sleep(LAPSE_S)
-    assert task_id in await tasks.stale_running()
+    running, tasks, task_id = await lapsed_task(start_server, http, redis)
     assert await tasks.back_to_pending(task_id)
     assert (await status_of(http, running, task_id))["status"] == "pending"
     assert task_id not in await tasks.stale_running()
@@ -53,25 +55,16 @@ async def test_a_lapsed_heartbeat_puts_the_task_back(start_server: StartServer, 
 
 async def test_a_task_that_finished_meanwhile_stays_finished(start_server: StartServer,
                                                              http: aiohttp.ClientSession, redis: Redis) -> None:
-    running = await start_server(worker=False, heartbeat_s=HEARTBEAT_S)
-    await create_repository(http, running)
-    tasks = Tasks(redis, running.settings)
-    task_id = await running_task(http, running, tasks)
-    await asyncio.sleep(LAPSE_S)
-    assert task_id in await tasks.stale_running()  # the reaper looks ...
+    running, tasks, task_id = await lapsed_task(start_server, http, redis)
     await tasks.finish(task_id, TaskStatus.COMPLETED, now_iso(), outcome={"status": 204})  # ... the worker ends
     assert not await tasks.back_to_pending(task_id)  # ... the reaper acts
     assert (await status_of(http, running, task_id))["status"] == "completed"
+    assert task_id not in await tasks.stale_running()
 
 
 async def test_a_task_that_beat_again_stays_running(start_server: StartServer, http: aiohttp.ClientSession,
                                                     redis: Redis) -> None:
-    running = await start_server(worker=False, heartbeat_s=HEARTBEAT_S)
-    await create_repository(http, running)
-    tasks = Tasks(redis, running.settings)
-    task_id = await running_task(http, running, tasks)
-    await asyncio.sleep(LAPSE_S)
-    assert task_id in await tasks.stale_running()
+    running, tasks, task_id = await lapsed_task(start_server, http, redis)
     assert not await tasks.beat(task_id, 7)  # a late beat of a worker that stalled, not died
     assert not await tasks.back_to_pending(task_id)
     document = await status_of(http, running, task_id)
