@@ -85,6 +85,17 @@ def assert_isomorphic(expected: rdflib.Graph, actual: rdflib.Graph) -> None:
     )
 
 
+async def get_ok(http: aiohttp.ClientSession, server: Any, path: str, accept: str | None = None,
+                 **params: str) -> tuple[str, bytes]:
+    """GET a path of the test repository (a view, with or without an extension, say) that must answer 200: its
+    content type and body."""
+    headers = {"Accept": accept} if accept else {}
+    async with http.get(server.repo_url(path), params=params, headers=headers) as response:
+        body = await response.read()
+        assert response.status == 200, body
+        return media_type(response.headers.get("Content-Type")), body
+
+
 async def dump_dataset(http: aiohttp.ClientSession, server: Any) -> list[str]:
     """Every quad in the repository, as sorted N-Quads lines."""
     async with http.get(server.repo_url("/service"), headers={"Accept": "application/n-quads"}) as response:

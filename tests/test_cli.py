@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,28 +20,28 @@ ex:bob ex:name "Bob" .
 """
 DEMO_SIZE = 3
 
-@pytest.fixture
-def demo_data_dir(tmp_path: Path) -> Path:
-    """A data directory holding demo/demo, made and loaded with the CLI."""
+def create_demo(tmp_path: Path) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """`repo create demo/demo --load` of the demo data into a new data directory: the directory, and the run."""
     data = tmp_path / "data"
     source = tmp_path / "demo.ttl"
     source.write_text(DEMO_TTL)
     created = run_cli("--data-dir", data, "repo", "create", "demo/demo", "--load", source, cwd=tmp_path)
     assert created.returncode == 0, created.stderr
-    return data
+    return data, created
+
+
+@pytest.fixture
+def demo_data_dir(tmp_path: Path) -> Path:
+    """A data directory holding demo/demo, made and loaded with the CLI."""
+    return create_demo(tmp_path)[0]
 
 
 # --- repositories -----------------------------------------------------------------------------------------------
 
 def test_repo_create_loads_a_file_and_repo_list_lists_it(tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    source = tmp_path / "demo.ttl"
-    source.write_text(DEMO_TTL)
-
-    created = run_cli("--data-dir", data, "repo", "create", "demo/demo", "--load", source, cwd=tmp_path)
-    assert created.returncode == 0, created.stderr
+    data, created = create_demo(tmp_path)
     assert created.stdout.splitlines() == [
-        "created demo/demo", f"loaded {DEMO_SIZE} statements from {source} into demo/demo",
+        "created demo/demo", f"loaded {DEMO_SIZE} statements from {tmp_path / 'demo.ttl'} into demo/demo",
     ]
     assert (data / "repositories" / "demo" / "demo" / "repository.json").is_file()
     assert not (tmp_path / "var").exists(), "the default data directory was used instead of --data-dir"

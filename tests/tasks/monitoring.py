@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -19,7 +18,7 @@ from helpers import media_type
 from pytest_aiohttp import AiohttpServer
 
 from graphstore_async.auth import new_token, token_entry
-from tests.tasks.notifying import EX, GRAPH
+from tests.tasks.notifying import EX, GRAPH, accepted
 
 PROBLEM_JSON = "application/problem+json"
 SRJ = "application/sparql-results+json"
@@ -57,17 +56,10 @@ async def submit_monitored(http: aiohttp.ClientSession, running: Running, method
         sent["Content-Type"] = content_type
     async with http.request(method, running.repo_url(path, repo=repo), data=body, headers=sent,
                             params=params) as response:
-        text = await response.text()
-        assert response.status == 202, text
-        task_id = response.headers["Request-ID"]
-        monitor = running.url(f"/tasks/{task_id}")
-        assert response.headers["Location"] == monitor
+        task_id = accepted(running, response.status, response.headers, await response.text(), account=account,
+                           repo=repo)
         assert [item.strip() for item in response.headers["Preference-Applied"].split(",")] == list(applied)
         assert int(response.headers["Retry-After"]) >= 1, response.headers
-        answer = json.loads(text)
-    assert str(uuid.UUID(task_id)) == task_id
-    assert answer == {"id": task_id, "status": "pending", "user": running.url(f"/{account}"),
-                      "repository": running.url(f"/{repo}"), "monitor": monitor, "status_url": monitor + "/status"}
     return task_id
 
 

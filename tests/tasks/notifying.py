@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -48,15 +51,23 @@ async def submit(http: aiohttp.ClientSession, running: Running, method: str, pat
         sent["Client-Request-ID"] = client_id
     async with http.request(method, running.repo_url(path, repo=repo), data=body, headers=sent,
                             params=params) as response:
-        text = await response.text()
-        assert response.status == 202, text
-        answer: dict[str, Any] = await response.json()
-        task_id = response.headers["Request-ID"]
-        monitor = running.url(f"/tasks/{task_id}")
-        assert response.headers["Location"] == monitor
+        task_id = accepted(running, response.status, response.headers, await response.text(), repo=repo)
         assert response.headers.get("Client-Request-ID") == client_id
-    assert answer == {"id": task_id, "status": "pending", "user": running.url("/anonymous"),
-                      "repository": running.url(f"/{repo}"), "monitor": monitor, "status_url": monitor + "/status"}
+    return task_id
+
+
+def accepted(running: Running, status: int, headers: Mapping[str, str], text: str, *, account: str = "anonymous",
+             repo: str = "test/repo") -> str:
+    """The 202 of an accepted task, in either mode: Request-ID (a UUID), Location (its monitor), and the JSON
+    body naming the task, its user, repository and monitor; returns the task id."""
+    assert status == 202, text
+    task_id = headers["Request-ID"]
+    assert str(uuid.UUID(task_id)) == task_id
+    monitor = running.url(f"/tasks/{task_id}")
+    assert headers["Location"] == monitor
+    assert json.loads(text) == {"id": task_id, "status": "pending", "user": running.url(f"/{account}"),
+                                "repository": running.url(f"/{repo}"), "monitor": monitor,
+                                "status_url": monitor + "/status"}
     return task_id
 
 

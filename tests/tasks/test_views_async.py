@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 import rdflib
 from conftest import Receiver, Running, StartServer, wait_for_status
-from helpers import assert_isomorphic, assert_problem, dump_dataset, media_type, parse_graph
+from helpers import assert_isomorphic, assert_problem, dump_dataset, get_ok, media_type, parse_graph
 from pytest_aiohttp import AiohttpServer
 
 from tests.tasks.monitoring import read_monitor, submit_monitored
@@ -31,15 +31,6 @@ ex:c ex:other "left out" .
 """
 MATERIALISE = (f"PREFIX ex: <{EX}>\nCONSTRUCT {{ ?s ex:copied ?o . ?s ex:mark [ ex:from ?o ] . ?o ex:seen ?s }}\n"
                "WHERE { ?s ex:p ?o }")
-
-
-async def synchronous(http: aiohttp.ClientSession, running: Running, path: str, accept: str | None = None,
-                      **params: str) -> tuple[str, bytes]:
-    headers = {"Accept": accept} if accept else {}
-    async with http.get(running.repo_url(path), params=params, headers=headers) as response:
-        body = await response.read()
-        assert response.status == 200, body
-        return media_type(response.headers.get("Content-Type")), body
 
 
 def same_result(media: str, expected: bytes, actual: bytes) -> None:
@@ -92,7 +83,7 @@ async def test_view_in_notify_mode_sends_its_result_gzipped_once(
     assert media_type(header(note, "Content-Type")) == expected
     assert header(note, "Request-ID") == task_id
     accept = None if "." in path or "Asynchronous-Content-Type" not in headers else expected
-    content_type, body = await synchronous(http, running, path, accept, **params)
+    content_type, body = await get_ok(http, running, path, accept, **params)
     assert content_type == expected
     same_result(expected, body, gzip.decompress(note.body))
 
@@ -133,7 +124,7 @@ async def test_view_in_monitor_mode_gives_the_same_result(server: Running, http:
     assert answer.status == 200, answer
     assert answer.headers.get("AsyncResult") == "200", answer.headers
     assert answer.content_type == expected
-    content_type, body = await synchronous(http, server, path, accept, **params)
+    content_type, body = await get_ok(http, server, path, accept, **params)
     assert content_type == expected
     same_result(expected, body, answer.body)
 
@@ -203,7 +194,7 @@ async def test_construct_view_materialised_into_another_repository(start_server:
     assert document["status"] == "completed", document
     assert document["notification"]["delivery"] == "delivered", document
 
-    _, body = await synchronous(http, running, "/materialise.nt")
+    _, body = await get_ok(http, running, "/materialise.nt")
     expected = parse_graph(body, "application/n-triples")
     # 6 solutions, 4 triples each, less the 3 `?o ex:seen ?s` whose ?o is a literal; fresh blank nodes in each
     assert len(expected) == 6 * 4 - 3, expected.serialize(format="nt")

@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 import rdflib
 from conftest import Running, StartServer, free_port
-from helpers import assert_isomorphic, assert_problem, dump_dataset, media_type, parse_graph
+from helpers import assert_isomorphic, assert_problem, dump_dataset, get_ok, media_type, parse_graph
 from pytest_aiohttp import AiohttpServer
 
 from graphstore_async.auth import new_token, token_entry
@@ -79,19 +79,9 @@ async def put_view(http: aiohttp.ClientSession, running: Running, name: str, tex
             assert response.headers["Location"] == running.repo_url(f"/{name}")
 
 
-async def run(http: aiohttp.ClientSession, running: Running, path: str, accept: str | None = None,
-              **params: str) -> tuple[str, bytes]:
-    """GET a view (path may carry an extension): its content type and body, after a 200."""
-    headers = {"Accept": accept} if accept else {}
-    async with http.get(running.repo_url(path), params=params, headers=headers) as response:
-        body = await response.read()
-        assert response.status == 200, body
-        return media_type(response.headers.get("Content-Type")), body
-
-
 async def rows(http: aiohttp.ClientSession, running: Running, path: str, **params: str) -> list[dict[str, Any]]:
     """A SELECT view's bindings, each variable to its full SPARQL JSON term."""
-    content_type, body = await run(http, running, path, SRJ, **params)
+    content_type, body = await get_ok(http, running, path, SRJ, **params)
     assert content_type == SRJ
     bindings: list[dict[str, Any]] = json.loads(body)["results"]["bindings"]
     return bindings
@@ -273,7 +263,7 @@ def srx_rows(body: bytes) -> list[dict[str, Any]]:
 async def test_select_view_in_every_format(seeded: Running, http: aiohttp.ClientSession, extension: str,
                                            accept: str | None, expected: str) -> None:
     await put_view(http, seeded, "people", PEOPLE)
-    content_type, body = await run(http, seeded, f"/people{extension}", accept)
+    content_type, body = await get_ok(http, seeded, f"/people{extension}", accept)
     assert content_type == expected
     synchronous = await sparql(http, seeded, PEOPLE, expected)
     reference = json.loads(await sparql(http, seeded, PEOPLE, SRJ))["results"]["bindings"]
@@ -303,7 +293,7 @@ async def test_select_view_in_every_format(seeded: Running, http: aiohttp.Client
 async def test_construct_view_in_every_format(seeded: Running, http: aiohttp.ClientSession, extension: str,
                                               accept: str | None, expected: str) -> None:
     await put_view(http, seeded, "copy", COPY)
-    content_type, body = await run(http, seeded, f"/copy{extension}", accept)
+    content_type, body = await get_ok(http, seeded, f"/copy{extension}", accept)
     assert content_type == expected
     graph = parse_graph(body, expected)
     assert len(graph) == 5 * 3, graph.serialize(format="nt")  # 5 ex:knows: a link, a seen node, its ex:by
@@ -319,9 +309,9 @@ async def test_ask_view_and_formats_a_form_cannot_produce(seeded: Running, http:
             await assert_problem(response, 400, path.rpartition(".")[2])
     async with http.get(seeded.repo_url("/people"), headers={"Accept": "text/turtle"}) as response:
         await assert_problem(response, 406)
-    _, body = await run(http, seeded, "/known.srj", **{"$o": f"<{EX}a>"})
+    _, body = await get_ok(http, seeded, "/known.srj", **{"$o": f"<{EX}a>"})
     assert json.loads(body)["boolean"] is True
-    _, body = await run(http, seeded, "/known", **{"$o": f"<{EX}nobody>"})
+    _, body = await get_ok(http, seeded, "/known", **{"$o": f"<{EX}nobody>"})
     assert json.loads(body)["boolean"] is False
 
 
@@ -549,8 +539,8 @@ async def test_view_over_a_graph_that_does_not_exist(seeded: Running, http: aioh
     assert await values(http, seeded, "/count") == [("0",)]
     for extension, media in ((".ttl", "text/turtle"), (".nq", "application/n-quads"),
                              (".jsonld", "application/ld+json")):
-        content_type, body = await run(http, seeded, "/copy" + extension)
+        content_type, body = await get_ok(http, seeded, "/copy" + extension)
         assert content_type == media
         assert len(parse_graph(body, media)) == 0
-    content_type, body = await run(http, seeded, "/in-graph.csv")
+    content_type, body = await get_ok(http, seeded, "/in-graph.csv")
     assert body.decode().splitlines() == ["s,o"]
