@@ -16,6 +16,11 @@ The config file names accounts, their hashed tokens and their grants:
 An account owns (has admin on) its own repositories. Tokens are random 256-bit strings, so a plain SHA-256 of
 them is as strong as the token and lets us look one up without keeping it. With no account configured the
 server is open: everybody is an administrator (and the CLI refuses to bind anything but loopback).
+
+A token comes as `Authorization: Bearer TOKEN`, or as Basic credentials whose password is the token and whose
+user name is empty (`curl -u :TOKEN`, as Dydra's clients send it) or the token's own account: any other user
+name is a 401, so a client configured with one account's name and another's token is told, not let in as the
+token's owner.
 """
 
 from __future__ import annotations
@@ -113,10 +118,13 @@ class AccessControl:
         if not authorization:
             return Principal(ANONYMOUS)
         scheme, _, credentials = authorization.strip().partition(" ")
-        token = _token_from(scheme.lower(), credentials.strip())
+        user, token = _credentials(scheme.lower(), credentials.strip())
         account = self.token_hashes.get(hash_token(token)) if token else None
         if account is None:
             raise Unauthorized("the credentials are not valid", headers={"WWW-Authenticate": self.challenge})
+        if user not in (None, "", account):
+            raise Unauthorized("the credentials are not valid: with Basic, the token is the password and the user "
+                               "name is empty or the token's own account", headers={"WWW-Authenticate": self.challenge})
         return self.accounts[account]
 
     def principal_named(self, account: str) -> Principal:
@@ -142,16 +150,19 @@ class AccessControl:
         return f'Bearer realm="{REALM}", Basic realm="{REALM}"'
 
 
-def _token_from(scheme: str, credentials: str) -> str | None:
+def _credentials(scheme: str, credentials: str) -> tuple[str | None, str | None]:
+    """(user name, token) of an Authorization header's credentials: no user name for Bearer; no token for a
+    scheme we do not take or Basic credentials that do not decode."""
     if scheme == "bearer":
-        return credentials
+        return None, credentials
     if scheme == "basic":
         try:
             decoded = base64.b64decode(credentials, validate=True).decode()
         except (binascii.Error, UnicodeDecodeError):
-            return None
-        return decoded.partition(":")[2]
-    return None
+            return None, None
+        user, _, token = decoded.partition(":")
+        return user, token
+    return None, None
 
 
 def _grant(level: object, where: str) -> Grant:

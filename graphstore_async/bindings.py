@@ -1,9 +1,10 @@
 """Arguments of a named view: `$name=value` bindings, `limit` and `offset`, applied to its query safely.
 
-A value becomes an RDF term we write ourselves — an IRI checked for the characters an IRI may not hold, a
-literal with its quotes and backslashes escaped — never text copied into the query, so `$x=" } DROP ALL {` is
-just a string. The terms go into a VALUES block placed first inside the query's WHERE pattern (so a binding
-also restricts what aggregates see); `limit` and `offset` combine with the view's own at the top level.
+A value becomes an RDF term we write ourselves — an IRI the engine accepts (params.absolute_iri), a literal
+with its quotes and backslashes escaped — never text copied into the query, so `$x=" } DROP ALL {` is just a
+string. The terms go into a VALUES block placed first inside the query's WHERE pattern (so a binding also
+restricts what aggregates see), or, for a query with no pattern to open (`DESCRIBE ?x`), after it; `limit` and
+`offset` (ASCII digits: params.whole_number) combine with the view's own at the top level.
 """
 
 from __future__ import annotations
@@ -13,17 +14,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from graphstore_async.errors import BadRequest
+from graphstore_async.params import absolute_iri, whole_number
 from graphstore_async.sparqltext import QueryForm, Token, tokens
 
 XSD = "http://www.w3.org/2001/XMLSchema#"
-_IRI_FORBIDDEN = re.compile(r'[<>"{}|^`\\\x00-\x20]')
-_LANG = re.compile(r"^[a-zA-Z]+(-[a-zA-Z0-9]+)*$")
-_INTEGER = re.compile(r"^[+-]?\d+$")
-_DECIMAL = re.compile(r"^[+-]?\d*\.\d+$")
-_DOUBLE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
-_TYPED = re.compile(r'^"(?P<lexical>(?:[^"\\]|\\.)*)"(?:@(?P<lang>[^@^]+)|\^\^(?P<type><[^>]*>|xsd:[A-Za-z]+))?$',
+# Whole values, matched with fullmatch (a `$` would let a trailing newline through); digits are ASCII digits.
+_LANG = re.compile(r"[a-zA-Z]+(-[a-zA-Z0-9]+)*")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?[0-9]*\.[0-9]+")
+_DOUBLE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)[eE][+-]?[0-9]+")
+_TYPED = re.compile(r'"(?P<lexical>(?:[^"\\]|\\.)*)"(?:@(?P<lang>[^@^]+)|\^\^(?P<type><[^>]*>|xsd:[A-Za-z]+))?',
                     re.DOTALL)
-_VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -38,11 +40,11 @@ def term(value: str) -> str:
     a boolean, or — anything else, a half-quoted attempt to break out included — a plain string."""
     if value.startswith("<") and value.endswith(">"):
         return iri(value[1:-1])
-    match = _TYPED.match(value) if value.startswith('"') else None
+    match = _TYPED.fullmatch(value) if value.startswith('"') else None
     if match is not None:
         lexical = _unescape(match["lexical"])
         if match["lang"]:
-            if not _LANG.match(match["lang"]):
+            if not _LANG.fullmatch(match["lang"]):
                 raise BadRequest(f"{match['lang']!r} is not a language tag")
             return f"{literal(lexical)}@{match['lang']}"
         if match["type"]:
@@ -51,7 +53,7 @@ def term(value: str) -> str:
             return f"{literal(lexical)}^^{iri(datatype)}"
         return literal(lexical)
     for pattern, datatype in ((_INTEGER, "integer"), (_DECIMAL, "decimal"), (_DOUBLE, "double")):
-        if pattern.match(value):
+        if pattern.fullmatch(value):
             return f"{literal(value)}^^<{XSD}{datatype}>"
     if value in ("true", "false"):
         return f"{literal(value)}^^<{XSD}boolean>"
@@ -59,9 +61,7 @@ def term(value: str) -> str:
 
 
 def iri(text: str) -> str:
-    if not text or _IRI_FORBIDDEN.search(text) or ":" not in text:
-        raise BadRequest(f"<{text}> is not an absolute IRI")
-    return f"<{text}>"
+    return f"<{absolute_iri(text)}>"
 
 
 def literal(text: str) -> str:
@@ -82,19 +82,14 @@ def parse_arguments(arguments: Mapping[str, str], query: str) -> ViewArguments:
         if not key.startswith("$"):
             continue
         name = key[1:]
-        if not _VARIABLE.match(name) or name not in names:
+        if not _VARIABLE.fullmatch(name) or name not in names:
             raise BadRequest(f"the view has no variable ?{name} to bind", variable=name)
         bindings[name] = term(value)
     return ViewArguments(bindings, _count(arguments, "limit"), _count(arguments, "offset"))
 
 
 def _count(arguments: Mapping[str, str], name: str) -> int | None:
-    if name not in arguments:
-        return None
-    text = arguments[name]
-    if not text.isdigit():
-        raise BadRequest(f"{name} must be a whole number, not {text!r}")
-    return int(text)
+    return whole_number(arguments[name], what=name) if name in arguments else None
 
 
 def apply(query: str, arguments: ViewArguments) -> str:
@@ -108,23 +103,26 @@ def apply(query: str, arguments: ViewArguments) -> str:
     block = (f" VALUES ({' '.join('?' + n for n in names)}) "
              f"{{ ({' '.join(arguments.bindings[n] for n in names)}) }} ")
     position = _pattern_start(found)
-    if position is None:  # CONSTRUCT WHERE { template }: the pattern is a template; bind after it instead
-        return f"{query}\n{block}"
+    if position is None:  # no pattern to open (DESCRIBE ?x) or a template (CONSTRUCT WHERE): the query's own
+        return f"{query}\n{block}"  # trailing VALUES clause instead
     return query[:position] + block + query[position:]
 
 
 def _pattern_start(found: list[Token]) -> int | None:
-    """Just after the '{' that opens the query's WHERE pattern; None for the CONSTRUCT WHERE short form."""
-    index, form = next((i, QueryForm[t.text.upper()]) for i, t in enumerate(found)
-                       if t.kind == "word" and t.text.upper() in QueryForm.__members__)
+    """Just after the '{' that opens the query's WHERE pattern; None when there is none to open: a DESCRIBE
+    without WHERE, or the CONSTRUCT WHERE short form (whose pattern is its template)."""
+    index, form = next(((i, QueryForm[t.text.upper()]) for i, t in enumerate(found)
+                        if t.kind == "word" and t.text.upper() in QueryForm.__members__), (None, None))
+    if index is None:
+        return None
     rest = found[index + 1:]
     if form is QueryForm.CONSTRUCT:
         if rest and rest[0].is_keyword("WHERE"):
             return None
         if rest and rest[0].text == "{":  # the template: skip to its end
             rest = rest[_matching(rest, 0) + 1:]
-    opening = next(t for t in rest if t.text == "{")
-    return opening.start + 1
+    opening = next((t for t in rest if t.text == "{"), None)
+    return None if opening is None else opening.start + 1
 
 
 def _matching(found: list[Token], opening: int) -> int:

@@ -20,7 +20,7 @@ from graphstore_async.auth import AccessControl, new_token, token_entry
 from graphstore_async.errors import GraphStoreError
 from graphstore_async.repositories import Repositories, repository_id
 from graphstore_async.settings import Settings
-from graphstore_async.store import Source, Store
+from graphstore_async.store import Source
 from graphstore_async.store.embedded import EmbeddedStore
 
 log = logging.getLogger("graphstore_async")
@@ -135,11 +135,7 @@ def _repo_create(args: argparse.Namespace, settings: Settings) -> int:
     account, _, name = args.name.partition("/")
     repo_id = repository_id(account, name)
     with ThreadPoolExecutor(max_workers=2) as executor:
-
-        def open_store(path: Path) -> Store:
-            return EmbeddedStore(path, executor)
-
-        repositories = Repositories(settings.repositories_dir, open_store)
+        repositories = Repositories(settings.repositories_dir, EmbeddedStore.opener(executor, settings))
         created = repositories.create(repo_id)
         print(f"{'created' if created else 'exists:'} {repo_id}")
         if args.load is not None:

@@ -7,12 +7,16 @@ GraphStoreError (500)
       UpdateFailed — an update that parsed but failed (e.g. CLEAR of a graph that is not there)
       DatasetConflict — protocol dataset given together with USING/WITH
       BadEncoding — Content-Encoding that we cannot decode, or a truncated/oversized gzip stream
+      TooComplex — nesting or size past what the engine is trusted with
+      FetchRefused — SERVICE or LOAD where the server may not fetch that URL
     Unauthorized (401), Forbidden (403)
     NotFound (404) — RepositoryNotFound, GraphNotFound, ViewNotFound, TaskNotFound
     TaskGone (410) — a task past its retention
     MethodNotAllowed (405), NotAcceptable (406), Conflict (409) — Cancelled
-    PayloadTooLarge (413), UnsupportedMediaType (415)
+    PayloadTooLarge (413), URITooLong (414), UnsupportedMediaType (415), HeadersTooLarge (431)
   Unavailable (503) — StoreUnavailable
+  WorkerCrashed (500) — a task whose worker died too often running it
+  BadGateway (502) — a LOAD source that could not be fetched
 """
 
 from __future__ import annotations
@@ -176,3 +180,48 @@ class Unavailable(GraphStoreError):
 class StoreUnavailable(Unavailable):
     title = "Store unavailable"
     slug = "store-unavailable"
+
+
+class TooComplex(BadRequest):
+    """A query, an update or an RDF body past the bounds the engine is trusted with (nesting, size)."""
+
+    title = "Input too complex"
+    slug = "too-complex"
+
+
+class FetchRefused(BadRequest):
+    """SPARQL that would make the server fetch a URL (SERVICE, LOAD) where that is not allowed."""
+
+    title = "Fetching refused"
+    slug = "fetch-refused"
+
+
+class WorkerCrashed(GraphStoreError):
+    """A task whose worker died (a crash of native code, kill -9) too many times while running it."""
+
+    title = "Worker crashed"
+    slug = "worker-crashed"
+
+
+class URITooLong(ClientError):
+    """A request line longer than the server reads (aiohttp's max_line_size)."""
+
+    status = 414
+    title = "URI too long"
+    slug = "uri-too-long"
+
+
+class HeadersTooLarge(ClientError):
+    """A header field longer than max_header_bytes, or more header fields than the server reads."""
+
+    status = 431
+    title = "Request header fields too large"
+    slug = "headers-too-large"
+
+
+class BadGateway(GraphStoreError):
+    """A URL the server fetched for the client (SPARQL LOAD) did not give what was asked for."""
+
+    status = 502
+    title = "Bad gateway"
+    slug = "bad-gateway"

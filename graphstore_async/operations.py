@@ -9,16 +9,26 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import asdict, dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from graphstore_async import formats
-from graphstore_async.errors import Cancelled, GraphNotFound
+from graphstore_async.errors import (
+    BadGateway,
+    Cancelled,
+    FetchRefused,
+    GraphNotFound,
+    PayloadTooLarge,
+    SyntaxProblem,
+    TooComplex,
+)
 from graphstore_async.formats import Format
 from graphstore_async.store import ALL, BeforeWrite, ByteStream, Dataset, GraphName, Progress, Source, Store
 
+FetchSource = Callable[[str], AbstractAsyncContextManager[Source]]  # a LOAD's URL, fetched into a spool file
 MayWrite = Callable[[], Coroutine[Any, Any, bool]]  # the commit point: asked just before the first change; False: stop
 MAY_WRITE_TIMEOUT_S = 10.0
 
@@ -59,6 +69,8 @@ class Operation:
     bodies: tuple[Body, ...] = ()
     result_type: str | None = None  # media type of the result, for queries and graph exports
     created_graph: bool = False  # a POST without a graph: the graph IRI was made at acceptance
+    source: str | None = None  # an update that is a LOAD: the URL we fetch (never the engine: fetching.py)
+    silent: bool = False  # LOAD SILENT: a source that cannot be fetched or parsed loads nothing, successfully
 
     @property
     def result_format(self) -> Format | None:
@@ -97,13 +109,19 @@ class Outcome:
     statements_removed: int | None = None
     body: ByteStream | None = None
     format: Format | None = None
+    skipped: str | None = None  # LOAD SILENT: why nothing was loaded
 
 
 async def execute(op: Operation, store: Store, progress: Progress | None = None,
-                  blank_node_scope: str | None = None, may_write: MayWrite | None = None) -> Outcome:
+                  blank_node_scope: str | None = None, may_write: MayWrite | None = None,
+                  fetch: FetchSource | None = None) -> Outcome:
     """Carry out an operation. Errors are GraphStoreErrors; on error the store is unchanged. A
     `blank_node_scope` makes a merging load repeatable (see Store.load). `may_write` is awaited just before the
-    store is first changed; when it answers False the operation stops (Cancelled) with nothing changed."""
+    store is first changed; when it answers False the operation stops (Cancelled) with nothing changed. `fetch`
+    fetches a LOAD's source (through the egress policy)."""
+    if op.kind is Kind.UPDATE and op.source is not None:
+        before = None if may_write is None else _from_a_thread(may_write, asyncio.get_running_loop())
+        return await _load_source(op, store, fetch, progress, blank_node_scope, before)
     if op.kind is Kind.QUERY:
         assert op.text is not None and op.result_format is not None
         dataset = Dataset(op.default_graphs, op.named_graphs)
@@ -161,6 +179,23 @@ async def _load(op: Operation, store: Store, progress: Progress | None, blank_no
     if op.created_graph:
         outcome.status, outcome.location = 201, op.graph
     return outcome
+
+
+async def _load_source(op: Operation, store: Store, fetch: FetchSource | None, progress: Progress | None,
+                       blank_node_scope: str | None, before_write: BeforeWrite | None) -> Outcome:
+    """LOAD: the source fetched by us, then merged into the graph like a POST (SILENT: failures load nothing)."""
+    assert op.source is not None
+    if fetch is None:
+        raise FetchRefused("LOAD cannot be carried out here")
+    try:
+        async with fetch(op.source) as source:
+            result = await store.load([source], graph=op.graph, replace=False, progress=progress,
+                                      blank_node_scope=blank_node_scope, before_write=before_write)
+    except (BadGateway, FetchRefused, PayloadTooLarge, SyntaxProblem, TooComplex) as exc:
+        if not op.silent:
+            raise
+        return Outcome(204, graph=op.graph, statements_added=0, statements_removed=0, skipped=exc.detail)
+    return Outcome(204, graph=op.graph, statements_added=result.statements, statements_removed=0)
 
 
 def _sources(bodies: Sequence[Body], base_iri: str | None) -> list[Source]:

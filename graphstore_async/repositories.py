@@ -17,7 +17,8 @@ from pathlib import Path
 from graphstore_async.errors import BadRequest, Conflict, RepositoryNotFound, ViewNotFound
 from graphstore_async.store import Store
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# Always matched whole (fullmatch): with `match` and `$`, "z\n" would pass and name a directory "z\n".
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 RESERVED_ACCOUNTS = frozenset({"tasks", "health", "ready", "metrics", "anonymous"})
 RESERVED_VIEWS = frozenset({"sparql", "service", "views", "tasks"})
 META = "repository.json"
@@ -27,7 +28,7 @@ VIEWS = "views"
 def repository_id(account: str, name: str) -> str:
     """Validated 'account/name'; 400 for a name that cannot be a repository's."""
     for part, what in ((account, "account"), (name, "repository")):
-        if not NAME.match(part):
+        if not NAME.fullmatch(part):
             raise BadRequest(f"{part!r} is not a valid {what} name (letters, digits, '.', '_', '-'; at most 64)")
     if account in RESERVED_ACCOUNTS:
         raise BadRequest(f"{account!r} is reserved and cannot name an account")
@@ -47,7 +48,7 @@ class Repository:
     # Named views: stored queries, one file each, kept with the repository.
 
     def _view_path(self, name: str) -> Path:
-        if not NAME.match(name) or name.lower() in RESERVED_VIEWS:
+        if not NAME.fullmatch(name) or name.lower() in RESERVED_VIEWS:
             reserved = name.lower() in RESERVED_VIEWS
             raise BadRequest(f"{name!r} is reserved and cannot name a view" if reserved else
                              f"{name!r} is not a valid view name (letters, digits, '.', '_', '-'; at most 64)",

@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 ENV_PREFIX = "GSA_"
 SECRET_FIELDS = frozenset({"redis_url"})
-HIDDEN_FIELDS = frozenset({"notify_signing_key"})
+HIDDEN_FIELDS = frozenset({"notify_signing_key", "sealing_key"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,8 +22,12 @@ class Settings:
     port: int = 8080
     data_dir: Path = Path("./var/data")
     redis_url: str = "redis://127.0.0.1:6379/0"
-    # Public base URL (scheme://host:port) used in Location headers and IRIs; derived from the request when unset.
+    # Public base URL (scheme://host:port) used in Location headers and IRIs, and the server's own origin for the
+    # egress policy; when unset, the address the request came in on (the listening socket), never its Host header.
     base_url: str | None = None
+    # Peers (CIDRs) whose Forwarded / X-Forwarded-Proto / X-Forwarded-Host say the base of IRIs when base_url is
+    # unset; from anyone else those headers are ignored, and they never make an origin exempt from the egress policy.
+    trusted_proxies: tuple[str, ...] = ()
     # TOML file with [server] settings, [accounts.*], [[tokens]] and [repositories."a/r"].
     config_file: Path | None = None
     max_body_bytes: int = 16 * 1024**3
@@ -32,8 +36,22 @@ class Settings:
     # Bodies up to this size load in one transaction; larger ones are validated, then bulk loaded.
     transactional_load_bytes: int = 8 * 1024**2
     store_threads: int = 8
-    # SPARQL SERVICE makes the server fetch arbitrary URLs; off unless an operator turns it on.
+    # SPARQL SERVICE makes the engine fetch URLs with its own HTTP client, which our egress policy cannot see
+    # at connect time: off unless an operator turns it on, and then only to the endpoints listed (URL prefixes).
     allow_service: bool = False
+    service_endpoints: tuple[str, ...] = ()
+    # SPARQL LOAD makes the server fetch a URL: refused unless turned on; then fetched by our own client, through
+    # the egress policy, size-limited, spooled, and loaded like a POST.
+    allow_load: bool = False
+    load_timeout_s: float = 600.0  # one LOAD's fetch, whole
+    # What the engine is trusted with: it recurses on nesting and on long operator chains, and a stack overflow
+    # kills the process. Past these a query or update is refused (400) before the engine sees it.
+    max_query_bytes: int = 10 * 1024**2  # 413 past it
+    max_query_depth: int = 64  # nested { ( [
+    max_query_terms: int = 8_000  # tokens outside DATA { } and VALUES { } blocks
+    max_json_depth: int = 100  # JSON-LD bodies: nested objects and arrays
+    # A task whose worker died while running it this many times fails instead of running again.
+    task_max_crashes: int = 3
 
     # Asynchronous tasks. Keys in Redis start with redis_prefix, so servers can share one Redis.
     redis_prefix: str = "gsa"
@@ -50,6 +68,7 @@ class Settings:
     # persistence (RDB snapshots by default), so turn this on together with Redis's appendfsync.
     spool_fsync: bool = False
     monitor_reads: int = 1  # how often a finished task's result can be read from its monitor (0: no limit)
+    max_wait_s: float = 60.0  # the longest a `Prefer: wait=N` holds a request open, whatever N asks
 
     # Notifications (Asynchronous-Location) and callbacks.
     notify_timeout_s: float = 30.0  # one attempt
@@ -62,6 +81,12 @@ class Settings:
     notify_hosts: tuple[str, ...] = ()
     # Standard Webhooks signing secret ("whsec_" + base64); notifications are signed when it is set.
     notify_signing_key: str | None = None
+    # The caller's own Authorization is forwarded with a notification only to the server's own origin and to
+    # these origins ("https://host[:port]"); elsewhere only Asynchronous-Authorization is sent.
+    notify_forward_auth_to: tuple[str, ...] = ()
+    # Key (Fernet, urlsafe base64 of 32 bytes) that seals the credentials a task keeps until its notification is
+    # sent; when unset, one is made and kept in {data_dir}/sealing.key (mode 0600). Servers sharing tasks share it.
+    sealing_key: str | None = None
     max_header_bytes: int = 16 * 1024
 
     @property

@@ -20,8 +20,9 @@ from typing import Any, TypeVar, cast
 
 import pyoxigraph as ox
 
-from graphstore_async import formats
+from graphstore_async import bounds, formats
 from graphstore_async.errors import (
+    BadGateway,
     BadRequest,
     Cancelled,
     GraphNotFound,
@@ -30,6 +31,7 @@ from graphstore_async.errors import (
     UpdateFailed,
 )
 from graphstore_async.formats import Format
+from graphstore_async.settings import Settings
 from graphstore_async.store import (
     ALL,
     BeforeWrite,
@@ -60,13 +62,15 @@ _RESULTS = {
     formats.TSV: ox.QueryResultsFormat.TSV,
 }
 PROGRESS_EVERY = 50_000
+DEFAULT_JSON_DEPTH = 100
 EXTEND_BATCH = 20_000
 _PARSER_PREFIX = re.compile(r"^Parser error at line \d+ (?:between columns \d+ and \d+|column \d+): ")
 _SPARQL_POSITION = re.compile(r"error at (\d+):(\d+): ?(.*)", re.DOTALL)
 
 
 class EmbeddedStore:
-    def __init__(self, path: Path, executor: Executor, *, transactional_load_bytes: int = 8 * 1024**2) -> None:
+    def __init__(self, path: Path, executor: Executor, *, transactional_load_bytes: int = 8 * 1024**2,
+                 max_json_depth: int = DEFAULT_JSON_DEPTH) -> None:
         path.mkdir(parents=True, exist_ok=True)
         try:
             self._ox = ox.Store(str(path))
@@ -75,6 +79,16 @@ class EmbeddedStore:
         self._executor = executor
         self._write_lock = asyncio.Lock()
         self._transactional_load_bytes = transactional_load_bytes
+        self._max_json_depth = max_json_depth
+
+    @classmethod
+    def opener(cls, executor: Executor, settings: Settings) -> Callable[[Path], EmbeddedStore]:
+        """How a server, a worker or the CLI opens a repository's store: with the settings' bounds."""
+        def open_store(path: Path) -> EmbeddedStore:
+            return cls(path, executor, transactional_load_bytes=settings.transactional_load_bytes,
+                       max_json_depth=settings.max_json_depth)
+
+        return open_store
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -96,14 +110,27 @@ class EmbeddedStore:
                 raise sparql_syntax_problem(exc, "query") from exc
             except (RuntimeError, ValueError) as exc:
                 raise BadRequest(f"the query failed: {exc}") from exc
-            if isinstance(result, ox.QueryTriples):
-                if format not in _RDF:
-                    raise BadRequest(f"a graph result cannot be written as {format}")
-                result.serialize(out, _RDF[format])
-            else:
-                if format not in _RESULTS:
-                    raise BadRequest(f"a SELECT or ASK result cannot be written as {format}")
-                result.serialize(out, _RESULTS[format])
+            except OSError as exc:
+                raise _query_os_error(exc, query) from exc
+            if isinstance(result, ox.QueryTriples) and format not in _RDF:
+                raise BadRequest(f"a graph result cannot be written as {format}")
+            if not isinstance(result, ox.QueryTriples) and format not in _RESULTS:
+                raise BadRequest(f"a SELECT or ASK result cannot be written as {format}")
+            failure: Exception | None = None
+            try:  # solutions are computed as they are written: a SERVICE call can fail here too
+                if isinstance(result, ox.QueryTriples):
+                    result.serialize(out, _RDF[format])
+                else:
+                    result.serialize(out, _RESULTS[format])
+            except (RuntimeError, ValueError) as exc:
+                failure = BadRequest(f"the query failed: {exc}")
+            except OSError as exc:
+                failure = _query_os_error(exc, query)
+            # The result must be dropped on this thread (pyoxigraph's results may not cross threads), so the
+            # error that goes to the reader is made without a traceback that would keep it alive.
+            del result
+            if failure is not None:
+                raise failure
 
         return await ThreadStream(self._executor, write).start()
 
@@ -153,7 +180,8 @@ class EmbeddedStore:
               ) -> LoadResult:
         statements = 0
         for source in sources:
-            statements += _validate(source, triples_only=not dataset, progress=progress, before=statements)
+            statements += _validate(source, triples_only=not dataset, progress=progress, before=statements,
+                                    max_json_depth=self._max_json_depth)
         if before_write is not None and not before_write():
             raise Cancelled("the import was cancelled before it wrote anything")
         target = _node(graph)
@@ -267,6 +295,14 @@ class EmbeddedStore:
         del self._ox
 
 
+def _query_os_error(exc: OSError, query: str) -> Exception:
+    """pyoxigraph raises OSError both for its store and for a SERVICE call that failed: the second is the
+    remote endpoint's fault (502), not ours. A query without SERVICE cannot have failed that way."""
+    if "SERVICE" in query.upper():
+        return BadGateway(f"the query failed, probably at a SERVICE endpoint: {exc}")
+    return StoreUnavailable("the store could not be read; the failure is logged")
+
+
 def _node(graph: GraphName) -> Any:
     return ox.DefaultGraph() if graph is None else ox.NamedNode(graph)
 
@@ -295,8 +331,23 @@ def _scoped_quads(sources: Sequence[Source], target: Any, scope: str) -> Iterato
             yield quad(named(q.subject), q.predicate, named(q.object), target)
 
 
-def _validate(source: Source, *, triples_only: bool, progress: Progress | None = None, before: int = 0) -> int:
-    """Parse a source once without storing it; the number of statements, or SyntaxProblem."""
+def _bounded(source: Source, max_json_depth: int) -> None:
+    """The checks a body passes before the parser sees it (bounds.py): JSON-LD nesting, RDF/XML entities."""
+    if source.format not in (formats.JSON_LD, formats.RDF_XML):
+        return
+    with source.path.open("rb") as fh:
+        chunks = iter(lambda: fh.read(1 << 20), b"")
+        if source.format is formats.JSON_LD:
+            bounds.check_json(chunks, max_json_depth)
+        else:
+            bounds.check_xml(chunks)
+
+
+def _validate(source: Source, *, triples_only: bool, progress: Progress | None = None, before: int = 0,
+              max_json_depth: int = DEFAULT_JSON_DEPTH) -> int:
+    """Parse a source once without storing it (after its bounds are checked); the number of statements, or
+    SyntaxProblem / TooComplex."""
+    _bounded(source, max_json_depth)
     options: dict[str, Any] = {"path": str(source.path), "format": _RDF[source.format]}
     if source.base_iri:
         options["base_iri"] = source.base_iri

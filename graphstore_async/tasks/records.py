@@ -4,8 +4,9 @@ One hash per task, `{prefix}:task:{id}`: the record (the terms of the original r
 the operation, and the state (status, times, progress, outcome, error). Delivery attempts are a list beside it,
 the heartbeat a key with a time to live, and sorted sets index tasks by account and by status "running".
 
-The record holds credentials (Authorization, Asynchronous-Authorization) because the notification needs them;
-`public_record` is the only view of it that leaves this module.
+The record holds credentials (Authorization, Asynchronous-Authorization) because the notification needs them:
+sealed (tasks/credentials.py), the caller's own Authorization only when it may be forwarded, and both removed
+once the notification is over; `RequestRecord.public` is the only view of them that leaves this module.
 """
 
 from __future__ import annotations
@@ -16,12 +17,16 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import IntEnum
 from typing import Any
 
 from redis.asyncio import Redis
 
+from graphstore_async.egress import exempt_origin
+from graphstore_async.errors import WorkerCrashed
 from graphstore_async.operations import Operation
 from graphstore_async.settings import Settings
+from graphstore_async.tasks.credentials import Sealer, may_forward
 from graphstore_async.taskstatus import TaskStatus
 
 CAPTURED_HEADERS = (
@@ -38,6 +43,7 @@ CAPTURED_HEADERS = (
     "Request-ID",
 )
 CREDENTIAL_HEADERS = frozenset({"Authorization", "Asynchronous-Authorization"})
+MASK = "***"  # a credential's place in a record that no longer (or never did) keep it
 
 
 TOMBSTONE_S = 30 * 24 * 3600  # how long after its retention an expired task still answers 410, not 404
@@ -59,15 +65,20 @@ if redis.call('HEXISTS', KEYS[1], 'cancel') == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'committing', '1')
 return 1
 """
-# KEYS: task, running index, heartbeat. ARGV: task id. Checked and done at once: a task that finished, or whose
-# worker beat again, since the reaper looked is left alone.
+# KEYS: task, running index, heartbeat, tombstone. ARGV: task id, max crashes, now, error json, retention s,
+# tombstone ttl s. Checked and done at once: a task that finished, or whose worker beat again, since the reaper
+# looked is left alone (0); a task whose workers died `max crashes` times while running it fails (2) instead of
+# going back to pending (1): a body that crashes the engine must not crash it for ever.
 _LOST = """
 if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
-if redis.call('HGET', KEYS[1], 'status') ~= 'running' then
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  return 0
-end
 redis.call('ZREM', KEYS[2], ARGV[1])
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
+if redis.call('HINCRBY', KEYS[1], 'crashes', 1) >= tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[1], 'status', 'failed', 'ended', ARGV[3], 'error', ARGV[4])
+  redis.call('EXPIRE', KEYS[1], ARGV[5])
+  redis.call('SET', KEYS[4], redis.call('HGET', KEYS[1], 'account'), 'EX', ARGV[6])
+  return 2
+end
 redis.call('HSET', KEYS[1], 'status', 'pending')
 return 1
 """
@@ -87,6 +98,14 @@ if status == 'running' then
 end
 return 'finished'
 """
+
+
+class Lost(IntEnum):
+    """What the reaper did with a running task whose heartbeat lapsed."""
+
+    NOTHING = 0  # it had finished, or beat again, meanwhile
+    REQUEUED = 1
+    FAILED = 2  # its workers died too often running it
 
 
 def new_task_id() -> str:
@@ -109,9 +128,18 @@ class RequestRecord:
     def header(self, name: str, default: str | None = None) -> str | None:
         return self.headers.get(name, default)
 
+    def without_credentials(self) -> RequestRecord:
+        """The record with each credential replaced by a mask: the fact that one was given, not its value."""
+        headers = {k: (MASK if k in CREDENTIAL_HEADERS else v) for k, v in self.headers.items()}
+        return RequestRecord(headers, self.method, self.repository, self.arguments)
+
+    @property
+    def holds_credentials(self) -> bool:
+        return any(self.headers.get(name, MASK) != MASK for name in CREDENTIAL_HEADERS)
+
     def public(self) -> dict[str, Any]:
         """The record without credentials: for status documents and logs."""
-        headers = {k: ("***" if k in CREDENTIAL_HEADERS else v) for k, v in self.headers.items()}
+        headers = self.without_credentials().headers
         return {"headers": headers, "method": self.method, "repository": self.repository,
                 "arguments": dict(self.arguments)}
 
@@ -153,6 +181,10 @@ class Tasks:
         self._prefix = settings.redis_prefix
         self._heartbeat_s = settings.heartbeat_s
         self.retention_s = max(1, int(settings.task_retention_s))
+        self._max_crashes = max(1, settings.task_max_crashes)
+        self._sealer = Sealer.from_settings(settings)
+        self._forward_auth_to = settings.notify_forward_auth_to
+        self._settings = settings
         self._start = redis.register_script(_START)
         self._commit = redis.register_script(_COMMIT)
         self._lost = redis.register_script(_LOST)
@@ -180,6 +212,33 @@ class Tasks:
 
     def _tombstone(self, task_id: str) -> str:
         return f"{self._prefix}:gone:{task_id}"
+
+    def sealed(self, headers: Mapping[str, str], own_origin: str | None) -> dict[str, str]:
+        """Captured headers as they are stored: Asynchronous-Authorization sealed; the caller's Authorization
+        sealed when the notification may carry it (see credentials.may_forward), else not kept at all."""
+        kept = dict(headers)
+        location = kept.get("Asynchronous-Location")
+        forward = bool(location) and may_forward(location or "", own_origin, self._forward_auth_to)
+        for name in CREDENTIAL_HEADERS & kept.keys():
+            kept[name] = self._sealer.seal(kept[name]) if name != "Authorization" or forward else MASK
+        return kept
+
+    def notification_authorization(self, task: Task) -> str | None:
+        """What the notification sends as Authorization: Asynchronous-Authorization, or else the caller's own —
+        checked again here, not only at acceptance — when the location may have it."""
+        record = task.record
+        asked = self._sealer.unseal(record.header("Asynchronous-Authorization"))
+        location = record.header("Asynchronous-Location")
+        own = exempt_origin(self._settings, task.base_url)
+        if asked is None and location and may_forward(location, own, self._forward_auth_to):
+            return self._sealer.unseal(record.header("Authorization"))
+        return asked
+
+    async def forget_credentials(self, task: Task) -> None:
+        """Once the notification is over, the task keeps no credentials."""
+        if task.record.holds_credentials:
+            await self._redis.hset(self.key(task.id), "record",  # type: ignore[misc]
+                                   task.record.without_credentials().to_json())
 
     @staticmethod
     def new_fields(task_id: str, account: str, operation: Operation, record: RequestRecord,
@@ -272,11 +331,16 @@ class Tasks:
         items: list[bytes] = await self._redis.lrange(self._deliveries(task_id), 0, -1)  # type: ignore[misc]
         return [json.loads(item) for item in items]
 
-    async def back_to_pending(self, task_id: str) -> bool:
-        """A running task whose worker is gone goes back to pending, so that its job can be taken up again;
-        False (and nothing changed) if it has finished or its heartbeat came back meanwhile."""
-        keys = [self.key(task_id), self.running_index, self._heartbeat(task_id)]
-        return bool(await self._lost(keys=keys, args=[task_id]))
+    async def back_to_pending(self, task_id: str) -> Lost:
+        """A running task whose worker is gone goes back to pending, so that its job can be taken up again —
+        or fails, once its workers have died `task_max_crashes` times running it; NOTHING (and nothing
+        changed) if it has finished or its heartbeat came back meanwhile."""
+        keys = [self.key(task_id), self.running_index, self._heartbeat(task_id), self._tombstone(task_id)]
+        error = WorkerCrashed(f"the task's worker died {self._max_crashes} times while running it; it is not run "
+                              "again", crashes=self._max_crashes).problem()
+        result = await self._lost(keys=keys, args=[task_id, self._max_crashes, now_iso(), json.dumps(error),
+                                                   self.retention_s, self.retention_s + TOMBSTONE_S])
+        return Lost(int(result))
 
     async def set_field(self, task_id: str, name: str, value: str) -> None:
         await self._redis.hset(self.key(task_id), name, value)  # type: ignore[misc]

@@ -20,21 +20,24 @@ import signal
 import threading
 import time
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from graphstore_async import formats
 from graphstore_async.auth import AccessControl, Grant
+from graphstore_async.egress import exempt_origin
 from graphstore_async.errors import Cancelled, GraphStoreError
+from graphstore_async.fetching import Fetcher
 from graphstore_async.operations import Outcome, execute
 from graphstore_async.repositories import Repositories
 from graphstore_async.settings import Settings
-from graphstore_async.store import Progress
+from graphstore_async.store import Progress, Source
 from graphstore_async.tasks import provenance
 from graphstore_async.tasks.delivery import Attempt, Deliverer, Notification
 from graphstore_async.tasks.queue import Queue, create_worker, stop_worker
-from graphstore_async.tasks.records import Task, Tasks, now_iso
+from graphstore_async.tasks.records import Lost, Task, Tasks, now_iso
 from graphstore_async.tasks.spool import Spool
 from graphstore_async.taskstatus import TaskStatus
 
@@ -53,6 +56,7 @@ class Runtime:
     repositories: Repositories
     access: AccessControl
     deliverer: Deliverer
+    fetcher: Fetcher
     _progress: dict[str, int] = dataclasses.field(default_factory=dict)  # statements read, by running task
 
     async def run(self, task_id: str) -> None:
@@ -68,6 +72,7 @@ class Runtime:
             await self._deliver(task)
         if task.record.header("Prefer-Callback") and task.callback is None:
             await self._call_back(task)
+        await self.tasks.forget_credentials(task)  # the notification is over: no credentials are kept
         self.spool.remove_bodies(task_id)
 
     async def _run(self, task: Task) -> None:
@@ -115,8 +120,13 @@ class Runtime:
             return not stopped.is_set() and await self.tasks.commit_point(task.id)
 
         # A merge names its blank nodes after the task, so that a second run adds nothing.
+        own = exempt_origin(self.settings, task.base_url)
+
+        def fetch(url: str) -> AbstractAsyncContextManager[Source]:
+            return self.fetcher.fetched(url, own_origin=own)
+
         outcome = await execute(op, repo.store, self._progress_of(task.id), blank_node_scope=task.id.replace("-", ""),
-                                may_write=may_write)
+                                may_write=may_write, fetch=fetch)
         if outcome.body is not None:
             await _drain(outcome.body, self.spool.result(task.id))
             outcome.body = None
@@ -164,7 +174,7 @@ class Runtime:
         location = record.header("Asynchronous-Location")
         assert location is not None
         headers = {"Request-ID": task.id, "Content-Type": notification_content_type(task)}
-        authorization = record.header("Asynchronous-Authorization") or record.header("Authorization")
+        authorization = self.tasks.notification_authorization(task)
         if authorization:
             headers["Authorization"] = authorization
         if record.header("Client-Request-ID"):
@@ -240,8 +250,13 @@ async def reap(runtime: Runtime) -> None:
             for task_id in await runtime.tasks.stale_running():
                 if runtime.runs(task_id):
                     continue  # ours and still running: a late heartbeat, not a dead worker
-                if await runtime.tasks.back_to_pending(task_id):
+                lost = await runtime.tasks.back_to_pending(task_id)
+                if lost is Lost.REQUEUED:
                     log.warning("task %s lost its worker; it is taken up again", task_id)
+                elif lost is Lost.FAILED:
+                    log.error("task %s lost its worker %d times; it fails", task_id,
+                              runtime.settings.task_max_crashes)
+                if lost is not Lost.NOTHING:  # taken up again: to run, or only to send its notification
                     await runtime.queue.release(task_id)
         except Exception:  # Redis away for a moment: try again next round
             log.exception("reaping stale tasks failed")
@@ -284,17 +299,17 @@ async def serve_worker(settings: Settings, access: AccessControl) -> None:
         loop.add_signal_handler(signum, stop.set)
     redis = Redis.from_url(settings.redis_url)
     with ThreadPoolExecutor(max_workers=settings.store_threads, thread_name_prefix="store") as executor:
-        repositories = Repositories(settings.repositories_dir,
-                                    lambda path: EmbeddedStore(path, executor,
-                                                               transactional_load_bytes=settings.transactional_load_bytes))
+        repositories = Repositories(settings.repositories_dir, EmbeddedStore.opener(executor, settings))
         deliverer = Deliverer(settings)
+        fetcher = Fetcher.from_settings(settings)
         runtime = Runtime(settings, Tasks(redis, settings), Queue(redis, settings), Spool(settings), repositories,
-                          access, deliverer)
+                          access, deliverer, fetcher)
         try:
             async with running_worker(runtime):
                 log.info("worker running on %s (queue %s)", settings.redis_url, runtime.queue.name)
                 await stop.wait()
         finally:
             await deliverer.close()
+            await fetcher.close()
             await repositories.close()
             await redis.aclose()

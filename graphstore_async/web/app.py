@@ -1,21 +1,22 @@
-"""The aiohttp application: routes, middlewares, and the resources made in cleanup_ctx."""
+"""The aiohttp application: routes, middlewares, and the resources made in cleanup_ctx (its connections
+answer even what aiohttp's protocol refuses as problem+json: web/protocol.py)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from aiohttp import web
 from redis.asyncio import Redis
 
 from graphstore_async.auth import AccessControl
+from graphstore_async.egress import EgressPolicy
+from graphstore_async.fetching import Fetcher
 from graphstore_async.repositories import Repositories
 from graphstore_async.settings import Settings
-from graphstore_async.store import Store
 from graphstore_async.store.embedded import EmbeddedStore
-from graphstore_async.tasks.delivery import Deliverer, EgressPolicy
+from graphstore_async.tasks.delivery import Deliverer
 from graphstore_async.tasks.idempotency import IdempotencyKeys
 from graphstore_async.tasks.queue import Queue
 from graphstore_async.tasks.records import Tasks
@@ -25,6 +26,7 @@ from graphstore_async.web import admin, graphstore, sparql, tasks, views
 from graphstore_async.web.context import (
     ACCESS,
     EGRESS,
+    FETCHER,
     IDEMPOTENCY,
     QUEUE,
     REDIS,
@@ -34,12 +36,13 @@ from graphstore_async.web.context import (
     TASKS,
 )
 from graphstore_async.web.middlewares import authenticate, problems
+from graphstore_async.web.protocol import ProblemApplication
 
 REPO = "/{account}/{repo}"
 
 
 def create_app(settings: Settings, access: AccessControl | None = None) -> web.Application:
-    app = web.Application(
+    app = ProblemApplication(
         middlewares=[problems, authenticate],
         # Bodies are decoded by us (web/bodies.py), with a bound on gzip expansion; forms are small.
         handler_args={"auto_decompress": False, "max_field_size": settings.max_header_bytes},
@@ -80,11 +83,7 @@ async def _repositories(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     settings.repositories_dir.mkdir(parents=True, exist_ok=True)
     executor = ThreadPoolExecutor(max_workers=settings.store_threads, thread_name_prefix="store")
-
-    def open_store(path: Path) -> Store:
-        return EmbeddedStore(path, executor, transactional_load_bytes=settings.transactional_load_bytes)
-
-    app[REPOSITORIES] = Repositories(settings.repositories_dir, open_store)
+    app[REPOSITORIES] = Repositories(settings.repositories_dir, EmbeddedStore.opener(executor, settings))
     yield
     await app[REPOSITORIES].close()
     # Waiting for store threads must not block the loop: a thread may be waiting for the loop.
@@ -106,13 +105,18 @@ async def _tasks(app: web.Application) -> AsyncIterator[None]:
     app[QUEUE] = Queue(app[REDIS], settings)
     app[SPOOL] = Spool(settings)
     app[IDEMPOTENCY] = IdempotencyKeys(app[REDIS], settings)
-    if not settings.worker:
-        yield
-        return
-    deliverer = Deliverer(settings)
-    runtime = Runtime(settings, app[TASKS], app[QUEUE], app[SPOOL], app[REPOSITORIES], app[ACCESS], deliverer)
+    app[FETCHER] = Fetcher.from_settings(settings)
     try:
-        async with running_worker(runtime):
+        if not settings.worker:
             yield
+            return
+        deliverer = Deliverer(settings)
+        runtime = Runtime(settings, app[TASKS], app[QUEUE], app[SPOOL], app[REPOSITORIES], app[ACCESS], deliverer,
+                          app[FETCHER])
+        try:
+            async with running_worker(runtime):
+                yield
+        finally:
+            await deliverer.close()
     finally:
-        await deliverer.close()
+        await app[FETCHER].close()

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from graphstore_async import formats
+from graphstore_async.egress import EgressPolicy, EgressRefused, exempt_origin
 from graphstore_async.errors import BadRequest, NotAcceptable, Unavailable
 from graphstore_async.formats import Format
 from graphstore_async.operations import Kind, Operation
-from graphstore_async.tasks.delivery import EgressPolicy, EgressRefused
 from graphstore_async.tasks.idempotency import fingerprint
 from graphstore_async.tasks.provenance import NOTIFICATION_FORMATS
 from graphstore_async.tasks.queue import QueueFullError
@@ -79,10 +79,12 @@ def async_terms(request: web.Request, policy: EgressPolicy) -> Terms | None:
 
 
 def _check_location(policy: EgressPolicy, request: web.Request, url: str, header: str) -> None:
+    """400 unless the policy lets the server send to `url`; the own origin from configuration or the socket."""
     try:
-        policy.check_url(url, context.base_url(request))
+        policy.check_url(url, exempt_origin(context.settings(request), context.bound_url(request)))
     except EgressRefused as exc:
-        raise EgressRefused(f"{header}: {exc.detail}", header=header, location=url) from exc
+        raise EgressRefused(f"{header}: {exc.detail}", header=header, location=exc.extensions.get("location"),
+                            ) from exc  # the location as the policy shows it: credentials masked
 
 
 def result_format(request: web.Request, terms: Terms, offers: Sequence[Format], default: Format) -> Format:
@@ -120,7 +122,7 @@ async def submit(request: web.Request, op: Operation, terms: Terms, body_digests
     client_key = request.headers.get("Request-ID")
     if client_key:
         print_ = fingerprint(request.method, request.path_qs, body_digests)
-        held = await request.app[context.IDEMPOTENCY].claim(principal.account, client_key, print_, terms.task_id)
+        held = await request.app[context.IDEMPOTENCY].claim(principal, client_key, print_, terms.task_id)
         if held is not None:  # the same request again: the task it already has, nothing new queued
             request.app[context.SPOOL].remove(terms.task_id)
             return await _accepted(request, dataclasses.replace(terms, task_id=held), op)
@@ -128,7 +130,7 @@ async def submit(request: web.Request, op: Operation, terms: Terms, body_digests
         await _queue(request, op, terms)
     except BaseException:
         if client_key:
-            await request.app[context.IDEMPOTENCY].release(principal.account, client_key)
+            await request.app[context.IDEMPOTENCY].release(principal, client_key, print_)
         raise
     return await _accepted(request, terms, op)
 
@@ -144,7 +146,8 @@ async def _queue(request: web.Request, op: Operation, terms: Terms) -> None:
         headers["Prefer-Callback"] = terms.preferences.callback_url
     if op.graph is not None:
         headers["Context"] = op.graph
-    record = RequestRecord(headers, request.method, op.repository,
+    own = exempt_origin(context.settings(request), context.bound_url(request))
+    record = RequestRecord(tasks.sealed(headers, own), request.method, op.repository,
                            {key: request.query.getall(key) for key in request.query})
     fields = Tasks.new_fields(terms.task_id, principal.account, op, record, context.base_url(request))
     try:
@@ -161,8 +164,9 @@ async def _queue(request: web.Request, op: Operation, terms: Terms) -> None:
 async def _accepted(request: web.Request, terms: Terms, op: Operation) -> web.StreamResponse:
     """202, unless `wait=N` asked to wait and the task ended in time: then the ordinary response."""
     preferences = terms.preferences
-    if preferences.wait_s:
-        task = await wait_for_end(request.app[context.TASKS], terms.task_id, preferences.wait_s)
+    if preferences.wait_s:  # however long the client asks for, no longer than the operator allows
+        wait_s = min(preferences.wait_s, context.settings(request).max_wait_s)
+        task = await wait_for_end(request.app[context.TASKS], terms.task_id, wait_s)
         if task is not None and task.status.terminal:
             return await result_response(request, task, synchronous=True)
     monitor = f"{context.base_url(request)}/tasks/{terms.task_id}"

@@ -15,8 +15,9 @@ import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, MultipartReader, web
 
 from graphstore_async import formats
 from graphstore_async.errors import BadEncoding, BadRequest, PayloadTooLarge, UnsupportedMediaType
@@ -24,6 +25,7 @@ from graphstore_async.formats import Format
 
 CHUNK_BYTES = 256 * 1024
 GZIP_FREE_BYTES = 1024 * 1024  # output allowed before the expansion ratio is enforced
+_GZIP_MAGIC = b"\x1f\x8b"
 
 
 @dataclass(frozen=True)
@@ -40,18 +42,34 @@ class SpooledBody:
 
 
 class _Decoder:
+    """identity or gzip, every gzip member of the body in turn (RFC 1952: a gzip file may be several members,
+    and `gzip -dc` gives them all); anything after a member that is not another member is an error."""
+
     def __init__(self, encoding: str, limits: Limits) -> None:
-        self._gzip = zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding == "gzip" else None
+        self._gzip = _member() if encoding == "gzip" else None
         self._limits = limits
         self.bytes_in = 0
         self.bytes_out = 0
 
     def feed(self, chunk: bytes) -> bytes:
         self.bytes_in += len(chunk)
-        if self._gzip is None:
-            out = chunk
-        else:
-            allowed = self._allowed_out() - self.bytes_out
+        out = chunk if self._gzip is None else self._inflate(chunk)
+        self.bytes_out += len(out)
+        if self.bytes_out > self._limits.max_bytes:
+            raise PayloadTooLarge(f"the body is larger than {self._limits.max_bytes} bytes",
+                                  max_bytes=self._limits.max_bytes)
+        return out
+
+    def _inflate(self, chunk: bytes) -> bytes:
+        assert self._gzip is not None
+        parts: list[bytes] = []
+        produced = 0
+        while chunk:
+            if self._gzip.eof:  # the member ended: what follows must be another member
+                if not _GZIP_MAGIC.startswith(chunk[:2]):
+                    raise BadEncoding("the gzip body has data after its last member that is not another member")
+                self._gzip = _member()
+            allowed = self._allowed_out() - self.bytes_out - produced
             try:
                 out = self._gzip.decompress(chunk, max(allowed, 0) + 1)
             except zlib.error as exc:
@@ -61,11 +79,10 @@ class _Decoder:
                     f"the gzip body expands more than {self._limits.max_gzip_ratio:g} times; refused as a gzip bomb",
                     max_gzip_ratio=self._limits.max_gzip_ratio,
                 )
-        self.bytes_out += len(out)
-        if self.bytes_out > self._limits.max_bytes:
-            raise PayloadTooLarge(f"the body is larger than {self._limits.max_bytes} bytes",
-                                  max_bytes=self._limits.max_bytes)
-        return out
+            parts.append(out)
+            produced += len(out)
+            chunk = self._gzip.unused_data if self._gzip.eof else b""
+        return b"".join(parts)
 
     def _allowed_out(self) -> int:
         ratio_bound = int(self.bytes_in * self._limits.max_gzip_ratio) + GZIP_FREE_BYTES
@@ -76,8 +93,17 @@ class _Decoder:
             raise BadEncoding("the gzip body is truncated: the stream ended before the gzip trailer")
 
 
+def _member() -> Any:
+    return zlib.decompressobj(16 + zlib.MAX_WBITS)
+
+
 def content_encoding(request: web.Request) -> str:
-    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    return encoding_of(request.headers.get("Content-Encoding"))
+
+
+def encoding_of(header: str | None) -> str:
+    """gzip or identity, from a request's or a multipart part's Content-Encoding; 415 for anything else."""
+    encoding = (header or "identity").strip().lower()
     if encoding in ("", "identity"):
         return "identity"
     if encoding in ("gzip", "x-gzip"):
@@ -134,16 +160,19 @@ async def spool_multipart(request: web.Request, directory: Path, limits: Limits,
                           durable: bool = False) -> list[SpooledBody]:
     """Each part of a multipart/form-data body in a file of its own, with the part's RDF format."""
     content_encoding(request)
-    reader = await request.multipart()
     bodies: list[SpooledBody] = []
     total = 0
     try:
-        while (part := await reader.next()) is not None:
+        try:
+            reader = await request.multipart()
+        except ValueError as exc:
+            raise BadRequest(f"the multipart body is malformed: {exc}") from exc
+        while (part := await _next_part(reader)) is not None:
             if not isinstance(part, BodyPartReader):
                 raise BadRequest("nested multipart bodies are not supported")
             fmt = formats.rdf_format_for(part.headers.get("Content-Type") or _by_filename(part.filename))
             remaining = Limits(limits.max_bytes - total, limits.max_gzip_ratio)
-            decoder = _Decoder(part.headers.get("Content-Encoding", "identity").strip().lower(), remaining)
+            decoder = _Decoder(encoding_of(part.headers.get("Content-Encoding")), remaining)
             path, digest = await _write(_part_chunks(part), decoder, directory, durable)
             bodies.append(SpooledBody(path, fmt, digest))
             total += decoder.bytes_out
@@ -156,8 +185,21 @@ async def spool_multipart(request: web.Request, directory: Path, limits: Limits,
     return bodies
 
 
+async def _next_part(reader: MultipartReader) -> Any:
+    try:
+        return await reader.next()
+    except ValueError as exc:  # aiohttp's word for a missing or wrong boundary, or a body cut short
+        raise BadRequest(f"the multipart body is malformed: {exc}") from exc
+
+
 async def _part_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
-    while chunk := await part.read_chunk(CHUNK_BYTES):
+    while True:
+        try:
+            chunk = await part.read_chunk(CHUNK_BYTES)
+        except ValueError as exc:
+            raise BadRequest(f"the multipart body is malformed: {exc}") from exc
+        if not chunk:
+            return
         yield chunk
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -18,6 +17,7 @@ from graphstore_async import formats
 from graphstore_async.auth import Grant
 from graphstore_async.errors import BadRequest, GraphNotFound
 from graphstore_async.operations import Body, Kind, Operation, execute
+from graphstore_async.params import absolute_iri
 from graphstore_async.repositories import Repository
 from graphstore_async.store import GraphName
 from graphstore_async.web import asynchronous, context
@@ -39,7 +39,7 @@ def target_of(request: web.Request) -> Target:
     if "path" in request.match_info:
         if "graph" in params or "default" in params:
             raise BadRequest("a directly identified graph takes neither ?graph= nor ?default")
-        return Target(f"{context.base_url(request)}{request.rel_url.raw_path}")
+        return Target(absolute_iri(f"{context.base_url(request)}{request.rel_url.raw_path}", what="graph"))
     if "graph" in params and "default" in params:
         raise BadRequest("give either ?default or ?graph=IRI, not both")
     if "default" in params:
@@ -48,15 +48,8 @@ def target_of(request: web.Request) -> Target:
         graphs = params.getall("graph")
         if len(graphs) != 1:
             raise BadRequest("give one ?graph= parameter")
-        return Target(_absolute_iri(graphs[0]))
+        return Target(absolute_iri(graphs[0], what="graph"))
     return Target(None, whole_dataset=True)
-
-
-def _absolute_iri(text: str) -> str:
-    parts = urlsplit(text)
-    if not parts.scheme or any(c in text for c in '<>" {}|\\^`') or any(ord(c) < 0x21 for c in text):
-        raise BadRequest(f"graph {text!r} is not an absolute IRI")
-    return text
 
 
 def operation_of(request: web.Request, repo: Repository, bodies: list[SpooledBody],

@@ -1,4 +1,8 @@
-"""Middlewares: every error becomes problem+json; every request gets its principal."""
+"""Middlewares: every error becomes problem+json; every request gets its principal.
+
+What aiohttp's HTTP protocol refuses before any middleware runs (a request it cannot parse, a header too large,
+no Host) becomes problem+json too: protocol_problem says which, and app.py's protocol answers it.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import logging
 from http import HTTPStatus
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.typedefs import Handler
 
 from graphstore_async import errors
@@ -56,6 +61,23 @@ def _from_http(exc: web.HTTPException, request: web.Request) -> errors.GraphStor
     else:
         detail = exc.text or HTTPStatus(exc.status).phrase
     return kind(detail, headers=headers)
+
+
+def protocol_problem(status: int, exc: BaseException | None, *, max_line_size: int,
+                     max_field_size: int) -> errors.GraphStoreError:
+    """An error aiohttp's protocol found in a request before routing it (aiohttp.http_exceptions), as ours.
+    Which line was too long shows only in the limit it passed (the request line's or a header field's)."""
+    if isinstance(exc, LineTooLong):  # its arguments: the start of the line, the limit it passed
+        if len(exc.args) > 1 and exc.args[1] == max_line_size != max_field_size:
+            return errors.URITooLong(f"the request line is longer than {max_line_size} bytes")
+        return errors.HeadersTooLarge(f"a header field is longer than {exc.args[1]} bytes"
+                                      if len(exc.args) > 1 else "a header field is too long")
+    if isinstance(exc, HttpProcessingError) and exc.message.startswith("Too many headers"):
+        return errors.HeadersTooLarge("the request has more header fields than the server reads")
+    if isinstance(exc, HttpProcessingError) and 400 <= status < 500:
+        return _BY_STATUS.get(status, errors.BadRequest)(
+            f"the request is not valid HTTP: {exc.message or HTTPStatus(status).phrase}")
+    return errors.GraphStoreError("the server failed to handle this request; the failure is logged")
 
 
 @web.middleware

@@ -1,11 +1,18 @@
-"""The Prefer request header (RFC 7240) as monitor mode reads it: respond-async, wait=N, callback; url=U."""
+"""The Prefer request header (RFC 7240) as monitor mode reads it: respond-async, wait=N, callback; url=U.
+
+`wait` is a finite number of seconds (400 otherwise); the server waits at most its `max_wait_s` whatever it is.
+"""
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from graphstore_async.errors import BadRequest
+
+_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
 @dataclass(frozen=True)
@@ -46,12 +53,14 @@ def _callback_url(parameters: str) -> str:
 
 
 def _seconds(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError as exc:
-        raise BadRequest(f"Prefer: wait={text!r} is not a number of seconds", header="Prefer") from exc
-    if seconds < 0:
+    """RFC 7240's delta-seconds, and a decimal fraction: ASCII digits only. `float` would also take nan, inf,
+    1e309 (inf again) and non-ASCII digits, and a wait of nan or inf never ends."""
+    if text.startswith("-") and _SECONDS.fullmatch(text[1:]):
         raise BadRequest("Prefer: wait must not be negative", header="Prefer")
+    seconds = float(text) if _SECONDS.fullmatch(text) else math.nan
+    if not math.isfinite(seconds):
+        raise BadRequest(f"Prefer: wait={text!r} is not a number of seconds (digits, and a decimal fraction)",
+                         header="Prefer")
     return seconds
 
 

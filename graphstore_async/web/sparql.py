@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 from multidict import MultiDict
 
-from graphstore_async import formats, sparqltext
+from graphstore_async import bounds, formats, sparqltext
 from graphstore_async.auth import Grant
-from graphstore_async.errors import BadRequest, UnsupportedMediaType
-from graphstore_async.operations import Kind, Operation, execute
+from graphstore_async.egress import EgressRefused, exempt_origin
+from graphstore_async.errors import BadRequest, FetchRefused, UnsupportedMediaType
+from graphstore_async.operations import FetchSource, Kind, Operation, execute
+from graphstore_async.params import absolute_iri
 from graphstore_async.sparqltext import QueryForm
-from graphstore_async.store import Dataset
+from graphstore_async.store import Dataset, Source, Store
 from graphstore_async.web import asynchronous, context
 from graphstore_async.web.bodies import read_small
 from graphstore_async.web.responses import respond
@@ -23,6 +27,7 @@ from graphstore_async.web.responses import respond
 MAX_OPERATION_BYTES = 16 * 1024 * 1024
 QUERY_DATASET = ("default-graph-uri", "named-graph-uri")
 UPDATE_DATASET = ("using-graph-uri", "using-named-graph-uri")
+OFF_LOOP_CHARS = 64 * 1024  # texts longer than this are scanned on a thread
 
 
 @dataclass(frozen=True)
@@ -63,13 +68,21 @@ async def read_operation(request: web.Request) -> ProtocolRequest:
     except UnicodeDecodeError as exc:
         raise BadRequest(f"the body is not UTF-8: {exc}") from exc
     if media == formats.FORM:
-        params.extend(parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict"))
+        fields = _form(text) if len(text) < OFF_LOOP_CHARS else await asyncio.to_thread(_form, text)
+        params.extend(fields)
         return _checked(params.getall("query", []), params.getall("update", []), params)
     if "query" in params or "update" in params:
         raise BadRequest("a direct POST carries its query or update in the body, not in the URL")
     if media == formats.SPARQL_QUERY:
         return _checked([text], [], params)
     return _checked([], [text], params)
+
+
+def _form(text: str) -> list[tuple[str, str]]:
+    try:  # a percent-encoded byte sequence that is not UTF-8 (query=ASK%FF) is the client's error
+        return parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"the form's percent-encoded text is not UTF-8: {exc}") from exc
 
 
 def _checked(queries: Sequence[str], updates: Sequence[str], params: MultiDict[str]) -> ProtocolRequest:
@@ -81,6 +94,9 @@ def _checked(queries: Sequence[str], updates: Sequence[str], params: MultiDict[s
         raise BadRequest("using-graph-uri and using-named-graph-uri apply to updates, not queries")
     if updates and any(name in params for name in QUERY_DATASET):
         raise BadRequest("default-graph-uri and named-graph-uri apply to queries; use using-graph-uri for updates")
+    for name in QUERY_DATASET + UPDATE_DATASET:
+        for value in params.getall(name, []):
+            absolute_iri(value, what=name)
     return ProtocolRequest(queries[0] if queries else None, updates[0] if updates else None, params)
 
 
@@ -93,24 +109,33 @@ def result_formats(form: QueryForm | None) -> tuple[Sequence[formats.Format], fo
     return formats.SELECT_FORMATS, formats.SPARQL_JSON
 
 
-def check_federation(request: web.Request, text: str) -> None:
-    if not context.settings(request).allow_service and sparqltext.uses_service(text):
-        raise BadRequest("federated queries (SERVICE) are disabled on this server")
+async def bounded(request: web.Request, text: str, what: str) -> sparqltext.Shape:
+    """The text's shape once it is within what the engine is trusted with (bounds.sparql): on the event loop
+    for a short text, on a thread for a long one (the scan is proportional to its length)."""
+    settings = context.settings(request)
+    if len(text) < OFF_LOOP_CHARS:
+        shape = bounds.sparql(text, settings, what=what)
+    else:
+        shape = await asyncio.to_thread(bounds.sparql, text, settings, what=what)
+    for endpoint in shape.service:  # listed by the operator (bounds.sparql); and within the one egress policy
+        try:
+            request.app[context.EGRESS].check_url(endpoint or "", exempt_origin(settings, context.bound_url(request)))
+        except EgressRefused as exc:
+            raise FetchRefused(f"SERVICE <{endpoint}> is refused: {exc.detail}", endpoint=endpoint) from exc
+    return shape
 
 
-def operation_of(request: web.Request, read: ProtocolRequest, repo_id: str,
+def operation_of(request: web.Request, read: ProtocolRequest, repo_id: str, shape: sparqltext.Shape,
                  terms: asynchronous.Terms | None = None) -> Operation:
-    """A checked protocol request as an Operation: query form known and result format negotiated, or the
-    protocol's USING dataset written into the update."""
+    """A bounded protocol request as an Operation: the query's result format negotiated, or the protocol's
+    USING dataset written into the update."""
     endpoint = f"{context.base_url(request)}{request.path}"
     if read.update is not None:
-        check_federation(request, read.update)
         using = read.dataset(UPDATE_DATASET)
         text = sparqltext.with_using(read.update, using.default_graphs, using.named_graphs)
         return Operation(Kind.UPDATE, repo_id, text=text, base_iri=endpoint)
     assert read.query is not None
-    check_federation(request, read.query)
-    offers, default = result_formats(sparqltext.query_form(read.query))
+    offers, default = result_formats(shape.form)
     if terms is None:
         fmt = formats.negotiate(request.headers.get("Accept"), offers, default)
     else:
@@ -120,14 +145,54 @@ def operation_of(request: web.Request, read: ProtocolRequest, repo_id: str,
                      default_graphs=dataset.default_graphs, named_graphs=dataset.named_graphs)
 
 
+def load_operation(request: web.Request, text: str, repo_id: str) -> Operation:
+    """With allow_load: an update that loads, as an Operation we carry out by fetching the source ourselves
+    (fetching.py) — the engine never sees a LOAD. Its source is checked against the egress policy now (a 400
+    before anything is queued) and again, where the connection is made, when it runs."""
+    load = sparqltext.single_load(text)
+    if load is None:
+        raise FetchRefused("an update that loads must be exactly one LOAD [SILENT] <IRI> [INTO GRAPH <IRI>], "
+                           "with plain IRIs; send other operations in a request of their own")
+    source = absolute_iri(load.source, what="LOAD source")
+    graph = None if load.graph is None else absolute_iri(load.graph, what="LOAD graph")
+    try:
+        request.app[context.EGRESS].check_url(source, exempt_origin(context.settings(request),
+                                                                    context.bound_url(request)))
+    except EgressRefused as exc:
+        raise FetchRefused(f"LOAD <{source}> is refused: {exc.detail}", source=source) from exc
+    return Operation(Kind.UPDATE, repo_id, text=text, source=source, silent=load.silent, graph=graph)
+
+
+def fetcher_for(request: web.Request) -> FetchSource:
+    own = exempt_origin(context.settings(request), context.bound_url(request))
+
+    def fetch(url: str) -> AbstractAsyncContextManager[Source]:
+        return request.app[context.FETCHER].fetched(url, own_origin=own)
+
+    return fetch
+
+
+async def check_syntax(store: Store, text: str, shape: sparqltext.Shape, *, update: bool) -> None:
+    """Parse the text before it is queued, without fetching anything (SERVICE and LOAD operands replaced)."""
+    await store.check(sparqltext.without_fetching(text, shape) if shape.fetches else text, update=update)
+
+
 async def handle(request: web.Request) -> web.StreamResponse:
     repo = await context.repository(request, Grant.READ)  # before reading a body from a stranger
     terms = asynchronous.async_terms(request, request.app[context.EGRESS])
     read = await read_operation(request)
     if read.update is not None:
         request.app[context.ACCESS].require(context.principal(request), repo.id, Grant.WRITE)
-    op = operation_of(request, read, repo.id, terms)
+    text = read.update if read.update is not None else read.query or ""
+    shape = await bounded(request, text, "update" if read.update is not None else "query")
+    if shape.load:  # only with allow_load (bounds.sparql refuses it otherwise)
+        op = load_operation(request, text, repo.id)
+    elif len(text) < OFF_LOOP_CHARS:
+        op = operation_of(request, read, repo.id, shape, terms)
+    else:
+        op = await asyncio.to_thread(operation_of, request, read, repo.id, shape, terms)
     if terms is not None:
-        await repo.store.check(op.text or "", update=read.update is not None)
+        if op.source is None:  # a LOAD was parsed whole by us
+            await check_syntax(repo.store, text, shape, update=read.update is not None)
         return await asynchronous.submit(request, op, terms, [read.digest])
-    return await respond(request, await execute(op, repo.store))
+    return await respond(request, await execute(op, repo.store, fetch=fetcher_for(request)))

@@ -2,7 +2,13 @@
 server-sent events, and the caller's list of tasks.
 
 Only the submitter and administrators see a task; to anybody else it does not exist (404), so a task id leaks
-nothing. An id whose task has passed its retention answers 410 to them.
+nothing. An id whose task has passed its retention answers 410 to them. An id that is not a UUID is no task's:
+404 before it comes near a Redis key.
+
+Anonymous callers (on a server with accounts) all share the account "anonymous", so an anonymous task is
+reached only through its monitor URL: its id, a random UUID, is the capability. It is never listed (GET /tasks
+is 401 for an anonymous caller), and a Request-ID does not lead to another anonymous client's task
+(tasks/idempotency.py). With no accounts configured everybody is an administrator and sees every task.
 """
 
 from __future__ import annotations
@@ -13,8 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
-from graphstore_async import formats
-from graphstore_async.errors import BadRequest, Conflict, TaskGone, TaskNotFound
+from graphstore_async import formats, params
+from graphstore_async.errors import BadRequest, Conflict, TaskGone, TaskNotFound, Unauthorized
 from graphstore_async.tasks import provenance
 from graphstore_async.tasks.records import Task
 from graphstore_async.taskstatus import TaskStatus
@@ -29,7 +35,7 @@ STATUS_FORMATS = (formats.SPARQL_JSON, formats.TURTLE, formats.JSON_LD)  # SPARQ
 
 async def visible_task(request: web.Request) -> Task:
     """The task named in the path, if the caller may see it: others get 404, so an id leaks nothing."""
-    task_id = request.match_info["task_id"]
+    task_id = params.task_id(request.match_info["task_id"])
     tasks = request.app[context.TASKS]
     principal = context.principal(request)
     task = await tasks.get(task_id)
@@ -105,13 +111,14 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 async def listing(request: web.Request) -> web.Response:
     principal = context.principal(request)
+    if principal.anonymous and not principal.admin:  # anonymous tasks are reached by their monitor URL alone
+        access = request.app[context.ACCESS]
+        raise Unauthorized("listing tasks needs credentials; an anonymous task is reached through its monitor URL",
+                           headers={"WWW-Authenticate": access.challenge})
     wanted_status = request.query.get("status")
     if wanted_status is not None and wanted_status not in {s.value for s in TaskStatus}:
         raise BadRequest(f"status must be one of {', '.join(s.value for s in TaskStatus)}, not {wanted_status!r}")
-    try:
-        limit = int(request.query.get("limit", DEFAULT_LIMIT))
-    except ValueError as exc:
-        raise BadRequest("limit must be a whole number") from exc
+    limit = params.whole_number(request.query["limit"], what="limit") if "limit" in request.query else DEFAULT_LIMIT
     if not 1 <= limit <= MAX_LIMIT:
         raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}")
     repository = request.query.get("repository")

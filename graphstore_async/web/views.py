@@ -8,6 +8,7 @@ A view runs through the same path as any query: synchronously, or as a task in n
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl
@@ -21,7 +22,7 @@ from graphstore_async.operations import Kind, Operation, execute
 from graphstore_async.web import asynchronous, context
 from graphstore_async.web.bodies import read_small
 from graphstore_async.web.responses import respond
-from graphstore_async.web.sparql import MAX_OPERATION_BYTES, check_federation, result_formats
+from graphstore_async.web.sparql import MAX_OPERATION_BYTES, OFF_LOOP_CHARS, bounded, check_syntax, result_formats
 
 # The endpoints that share the view's URL space, and the methods they take: a PUT there that is not a view
 # definition is a wrong method (405), not a view named "sparql" (400).
@@ -63,8 +64,7 @@ async def put(request: web.Request) -> web.Response:
         text = (await read_small(request, context.limits(request), MAX_OPERATION_BYTES)).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BadRequest(f"the query is not UTF-8: {exc}") from exc
-    check_federation(request, text)
-    await repo.store.check(text, update=False)
+    await check_syntax(repo.store, text, await bounded(request, text, "view's query"), update=False)
     created = repo.put_view(name, text)
     return web.Response(status=201 if created else 204,
                         headers={"Location": f"{context.base_url(request)}/{repo.id}/{name}"})
@@ -78,6 +78,10 @@ async def delete(request: web.Request) -> web.Response:
                                headers={"Allow": ENDPOINT_METHODS[name]})
     repo.delete_view(name)
     return web.Response(status=204)
+
+
+def _bound(text: str, arguments: dict[str, str]) -> str:
+    return bindings.apply(text, bindings.parse_arguments(arguments, text))
 
 
 async def run(request: web.Request) -> web.StreamResponse:
@@ -94,8 +98,11 @@ async def run(request: web.Request) -> web.StreamResponse:
             raise UnsupportedMediaType(f"a view's arguments are POSTed as {formats.FORM}")
         body = await read_small(request, context.limits(request), MAX_OPERATION_BYTES)
         arguments.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-    query = bindings.apply(text, bindings.parse_arguments(arguments, text))
-    offers, default = result_formats(sparqltext.query_form(query))
+    if len(text) < OFF_LOOP_CHARS:
+        query = _bound(text, arguments)
+    else:  # the bindings are placed by tokenizing the view: proportional to its size
+        query = await asyncio.to_thread(_bound, text, arguments)
+    offers, default = result_formats((await bounded(request, query, "view's query")).form)
     if fmt is not None and fmt not in offers:
         raise BadRequest(f"this view's result cannot be written as .{fmt.extension}; available: "
                          + ", ".join("." + f.extension for f in offers))

@@ -19,8 +19,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import StartReceiver, StartServer, free_port
+from conftest import Running, StartReceiver, StartServer, free_port, wait_for_status
 from helpers import assert_problem, dump_dataset, media_type, parse_graph
+from redis.asyncio import Redis
 
 from tests.tasks.notifying import (
     GRAPH,
@@ -263,3 +264,62 @@ async def test_status_document_never_shows_credentials(start_server: StartServer
     text = json.dumps(document)
     assert "original-secret-token" not in text and "bm90aWZ5LXNlY3JldA" not in text
     assert header(receiver.received[0], "Authorization") == "Basic bm90aWZ5LXNlY3JldA=="
+
+
+async def redis_dump(running: Running) -> bytes:
+    """Every key and value the server keeps in Redis under its prefix, as one byte string."""
+    redis = Redis.from_url(running.settings.redis_url)
+    try:
+        dump = b""
+        async for key in redis.scan_iter(match=f"{running.settings.redis_prefix}:*"):
+            kind = (await redis.type(key)).decode()
+            value: Any = await redis.hgetall(key) if kind == "hash" else (  # type: ignore[misc]
+                await redis.lrange(key, 0, -1) if kind == "list" else await redis.get(key) if kind == "string"  # type: ignore[misc]
+                else b"")
+            dump += key + repr(value).encode()
+        return dump
+    finally:
+        await redis.aclose()
+
+
+async def test_credentials_are_sealed_in_redis_and_gone_after_delivery(
+        start_server: StartServer, start_receiver: StartReceiver, http: aiohttp.ClientSession) -> None:
+    receiver = await start_receiver()
+    blocker = await start_receiver()
+    running = await start_server(notify_allow=(receiver.host_port, blocker.host_port), worker_jobs=1)
+    await create_repository(http, running)
+    # a first task holds the only worker slot (its receiver answers 503 then 204), so the second stays pending
+    blocker.answers.extend([503] * 3)
+    await submit(http, running, "PUT", "/service?default", body=triples("b", 1), content_type="text/turtle",
+                 location=blocker.url())
+    secret, notify_secret = "original-secret-token-4711", "notify-secret-0815"
+    task_id = await submit(http, running, "PUT", "/service?graph=" + GRAPH, body=triples("c", 1),
+                           content_type="text/turtle", location=running.url("/test/repo/service?graph=" + GRAPH),
+                           headers={"Authorization": f"Bearer {secret}",
+                                    "Asynchronous-Authorization": f"Bearer {notify_secret}"})
+    waiting = await redis_dump(running)
+    assert task_id.encode() in waiting
+    assert secret.encode() not in waiting and notify_secret.encode() not in waiting  # sealed, not in clear
+    document = await wait_for_status(http, running, task_id)
+    assert document["notification"]["delivery"] == "delivered", document  # to our own origin, with the token
+    raw = Redis.from_url(running.settings.redis_url)
+    try:
+        record = json.loads(await raw.hget(f"{running.settings.redis_prefix}:task:{task_id}", "record"))  # type: ignore[misc]
+    finally:
+        await raw.aclose()
+    assert record["headers"]["Authorization"] == "***", record  # the notification is over: nothing kept
+    assert record["headers"]["Asynchronous-Authorization"] == "***", record
+
+
+@pytest.mark.parametrize("listed", [False, True], ids=["third-party", "listed-origin"])
+async def test_own_authorization_goes_only_to_own_origin_and_listed_origins(
+        start_server: StartServer, start_receiver: StartReceiver, http: aiohttp.ClientSession, listed: bool) -> None:
+    receiver = await start_receiver()
+    running = await start_server(notify_allow=(receiver.host_port,),
+                                 notify_forward_auth_to=(receiver.base,) if listed else ())
+    await create_repository(http, running)
+    task_id = await submit(http, running, "PUT", "/service?default", body=triples("c", 1),
+                           content_type="text/turtle", location=receiver.url(),
+                           headers={"Authorization": "Bearer the-callers-own"})
+    await finished(http, running, task_id, receiver)
+    assert header(receiver.received[0], "Authorization") == ("Bearer the-callers-own" if listed else None)

@@ -112,3 +112,51 @@ async def test_import_interrupted_by_worker_death_completes_exactly_once(
             process.wait(timeout=30)
 
     await asyncio.to_thread(scenario)
+
+
+async def test_task_whose_worker_dies_every_time_fails_instead_of_running_for_ever(
+    tmp_path: Path, redis_url: str, start_receiver: StartReceiver,
+) -> None:
+    """A body that kills its worker (a native crash, here stood in for by kill -9 while it runs) is run at most
+    task_max_crashes times: then the task fails, says why, and notifies — it does not crash server after server."""
+    receiver = await start_receiver()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**server_env(tmp_path, redis_url, port, f"gsa-crashes-{port}", receiver), "GSA_TASK_MAX_CRASHES": "2"}
+    body = big_body(tmp_path / "big.nt")
+
+    def scenario() -> None:
+        task_id = ""
+        for life in range(1, 3):  # two lives of the server, each killed while running the task
+            log = tmp_path / f"server{life}.log"
+            with serving(["serve"], cwd=tmp_path, env=env, log=log) as process:
+                wait_healthy(process, base, log)
+                if life == 1:
+                    assert fetch(f"{base}/test/repo", method="PUT")[0] == 201
+                    code, headers, answer = fetch(
+                        f"{base}/test/repo/service?graph={urllib.parse.quote(GRAPH)}", method="PUT",
+                        data=body.read_bytes(), headers={"Content-Type": "application/n-triples",
+                                                         "Accept-Asynchronous": "notify",
+                                                         "Asynchronous-Location": receiver.url()})
+                    assert code == 202, answer
+                    task_id = headers["Request-ID"]
+                wait_until(lambda run=life, task=task_id: status(base, task)["status"] == "running"  # type: ignore[misc]
+                           and status(base, task)["tries"] == run, f"run {life} starting")
+                process.kill()
+                process.wait(timeout=30)
+        log = tmp_path / "server3.log"
+        with serving(["serve"], cwd=tmp_path, env=env, log=log) as process:
+            wait_healthy(process, base, log)
+            wait_until(lambda: status(base, task_id)["notification"]["delivery"] is not None, "the task failing")
+            document = status(base, task_id)
+            assert document["status"] == "failed", document
+            assert document["tries"] == 2, document  # not run a third time
+            assert document["error"]["type"].endswith("/worker-crashed"), document
+            assert "died 2 times" in document["error"]["detail"]
+            assert len(receiver.received) == 1
+            note = receiver.received[0].body.decode()
+            assert "Failed" in note and "worker-crashed" in note, note
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+
+    await asyncio.to_thread(scenario)
