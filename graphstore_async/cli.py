@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import ipaddress
 import logging
 import os
+import signal
 import socket
 import sys
 from collections.abc import Sequence
@@ -15,7 +17,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from graphstore_async import cli_client, formats
+from graphstore_async import cli_client, formats, logs, supervisor
 from graphstore_async.auth import AccessControl, new_token, token_entry
 from graphstore_async.errors import GraphStoreError
 from graphstore_async.repositories import Repositories, repository_id
@@ -30,10 +32,10 @@ log = logging.getLogger("graphstore_async")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("GSA_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # a supervised server runs the same command line
     try:
         settings = Settings.from_env(os.environ, **_overrides(args))
+        logs.setup(settings.log_format, os.environ.get("GSA_LOG_LEVEL", "INFO"))  # once, before anything logs
         code: int = args.run(args, settings)
         return code
     except GraphStoreError as exc:
@@ -63,11 +65,17 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (GSA_PORT, default 8080)")
     serve.add_argument("--redis-url", help="Redis URL (GSA_REDIS_URL)")
     serve.add_argument("--base-url", help="public base URL, e.g. https://rdf.example.org (GSA_BASE_URL)")
+    serve.add_argument("--log-format", choices=logs.FORMATS, help="log lines as text or JSON (GSA_LOG_FORMAT, "
+                       "default text)")
+    serve.add_argument("--no-supervise", dest="supervise", action="store_const", const=False,
+                       help="run the server in this process, not in a child process started again when it "
+                       "crashes (GSA_SUPERVISE=false)")
     serve.set_defaults(run=_serve)
 
     worker = add(commands, "worker", "run a task worker without the HTTP server (for a remote store; with the "
                  "embedded store, `serve` runs the worker itself)")
     worker.add_argument("--redis-url", help="Redis URL (GSA_REDIS_URL)")
+    worker.add_argument("--log-format", choices=logs.FORMATS, help="log lines as text or JSON (GSA_LOG_FORMAT)")
     worker.set_defaults(run=_worker)
 
     repo = commands.add_parser("repo", help="create, list or drop repositories (with the server stopped)")
@@ -93,7 +101,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, object]:
-    names = ("config_file", "data_dir", "host", "port", "redis_url", "base_url")
+    names = ("config_file", "data_dir", "host", "port", "redis_url", "base_url", "supervise", "log_format")
     return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 
@@ -110,6 +118,14 @@ def is_loopback(host: str) -> bool:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.supervise:  # the server runs in a child process, `serve --no-supervise`: supervisor.py
+        command = [sys.executable, "-m", "graphstore_async", *args.argv, "--no-supervise"]
+        return supervisor.Supervisor(command, supervisor.Policy(
+            backoff_s=settings.restart_backoff_s, backoff_max_s=settings.restart_backoff_max_s,
+            healthy_s=settings.restart_healthy_s,
+            stop_deadline_s=settings.shutdown_grace_s + supervisor.STOP_MARGIN_S + supervisor.KILL_MARGIN_S,
+        )).run()
+
     from graphstore_async.web.app import create_app
 
     access = AccessControl.from_toml(settings.config_file)
@@ -118,14 +134,57 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
               "server answers anybody as an administrator); configure accounts or bind to 127.0.0.1",
               file=sys.stderr)
         return 2
-    app = create_app(settings, access)
-    log.info("serving on http://%s:%s (data in %s)", settings.host, settings.port, settings.data_dir)
-    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
-    return 0
+    faulthandler.enable()  # a native crash writes every thread's Python stack to stderr before the process dies
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(_serving(create_app(settings, access), settings))
+    finally:
+        _cancel_all(loop)
+        loop.close()
+    # Store threads may still run queries that the engine cannot interrupt; the interpreter would wait for them.
+    return supervisor.exit_unless_threads_busy(0)
+
+
+async def _serving(app: web.Application, settings: Settings) -> None:
+    """Serve until SIGTERM or SIGINT, then stop: no new connections; in-flight requests get shutdown_grace_s
+    (then aiohttp cancels them); then the worker gives running tasks the grace and requeues the rest; past the
+    grace and STOP_MARGIN_S the process exits whatever it is still waiting for. A second signal changes nothing
+    (it would otherwise interrupt the requeueing)."""
+    loop = asyncio.get_running_loop()
+    stopping: asyncio.Future[signal.Signals] = loop.create_future()
+
+    def stop(signum: signal.Signals) -> None:
+        if not stopping.done():
+            stopping.set_result(signum)
+
+    for signum in supervisor.STOP_SIGNALS:
+        loop.add_signal_handler(signum, stop, signum)
+    # aiohttp waits shutdown_timeout for in-flight requests, cancels them, and waits shutdown_timeout again (0 would
+    # be no limit): half the grace each.
+    drain_s = max(settings.shutdown_grace_s / 2, 0.01)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=drain_s)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, settings.host, settings.port).start()  # SO_REUSEADDR: a restart binds at once
+        log.info("serving on http://%s:%s (data in %s)", settings.host, settings.port, settings.data_dir)
+        received = await stopping
+        log.info("%s received: stopping (in-flight work gets %s s)", received.name, settings.shutdown_grace_s)
+        supervisor.exit_after(settings.shutdown_grace_s + supervisor.STOP_MARGIN_S)
+    finally:
+        await runner.cleanup()
+
+
+def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
+    tasks = asyncio.all_tasks(loop)
+    for task in tasks:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+    loop.run_until_complete(loop.shutdown_asyncgens())
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
-    from graphstore_async.tasks.worker import serve_worker
+    from graphstore_async.tasks.service import serve_worker
 
     asyncio.run(serve_worker(settings, AccessControl.from_toml(settings.config_file)))
     return 0

@@ -14,7 +14,8 @@ GraphStoreError (500)
     TaskGone (410) — a task past its retention
     MethodNotAllowed (405), NotAcceptable (406), Conflict (409) — Cancelled
     PayloadTooLarge (413), URITooLong (414), UnsupportedMediaType (415), HeadersTooLarge (431)
-  Unavailable (503) — StoreUnavailable
+  Unavailable (503) — StoreUnavailable, TasksUnavailable (Redis away), QueryTimeout (past its time limit),
+    TooManyQueries (the account's share of query threads is taken)
   WorkerCrashed (500) — a task whose worker died too often running it
   BadGateway (502) — a LOAD source that could not be fetched
 """
@@ -225,3 +226,25 @@ class BadGateway(GraphStoreError):
     status = 502
     title = "Bad gateway"
     slug = "bad-gateway"
+
+
+class TasksUnavailable(Unavailable):
+    """The task store (Redis) does not answer: asynchronous requests wait for it."""
+
+    title = "Tasks unavailable"
+    slug = "tasks-unavailable"
+
+
+class QueryTimeout(Unavailable):
+    """A query that did not finish within its time limit (query_timeout_s, task_query_timeout_s, or the request's
+    `timeout`): its answer is abandoned."""
+
+    title = "Query time-out"
+    slug = "query-timeout"
+
+
+class TooManyQueries(Unavailable):
+    """An account already runs as many queries as it may (max_queries_per_account), and none ended in time."""
+
+    title = "Too many queries"
+    slug = "too-many-queries"

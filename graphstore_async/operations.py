@@ -8,6 +8,7 @@ bodies are referred to by the path of their spool file, never carried inline.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import asdict, dataclass
@@ -26,7 +27,17 @@ from graphstore_async.errors import (
     TooComplex,
 )
 from graphstore_async.formats import Format
-from graphstore_async.store import ALL, BeforeWrite, ByteStream, Dataset, GraphName, Progress, Source, Store
+from graphstore_async.store import (
+    ALL,
+    BeforeWrite,
+    ByteStream,
+    Dataset,
+    GraphName,
+    Progress,
+    QueryLimits,
+    Source,
+    Store,
+)
 
 FetchSource = Callable[[str], AbstractAsyncContextManager[Source]]  # a LOAD's URL, fetched into a spool file
 MayWrite = Callable[[], Coroutine[Any, Any, bool]]  # the commit point: asked just before the first change; False: stop
@@ -71,6 +82,11 @@ class Operation:
     created_graph: bool = False  # a POST without a graph: the graph IRI was made at acceptance
     source: str | None = None  # an update that is a LOAD: the URL we fetch (never the engine: fetching.py)
     silent: bool = False  # LOAD SILENT: a source that cannot be fetched or parsed loads nothing, successfully
+    # A query's limits (store.QueryLimits), fixed at acceptance: the request's `timeout` capped by the setting for
+    # how it runs (now, or as a task), whose share of query threads it takes, and how long it waits for a slot.
+    timeout_s: float | None = None
+    account: str | None = None
+    slot_wait_s: float | None = None
 
     @property
     def result_format(self) -> Format | None:
@@ -125,7 +141,9 @@ async def execute(op: Operation, store: Store, progress: Progress | None = None,
     if op.kind is Kind.QUERY:
         assert op.text is not None and op.result_format is not None
         dataset = Dataset(op.default_graphs, op.named_graphs)
-        body = await store.query(op.text, format=op.result_format, dataset=dataset, base_iri=op.base_iri)
+        limits = QueryLimits(op.timeout_s, op.account, op.slot_wait_s)
+        body = await store.query(op.text, format=op.result_format, dataset=dataset, base_iri=op.base_iri,
+                                 limits=limits)
         return Outcome(200, body=body, format=op.result_format)
     if op.kind is Kind.UPDATE:
         assert op.text is not None
@@ -155,8 +173,16 @@ async def _commit_point(may_write: MayWrite | None) -> None:
 def _from_a_thread(may_write: MayWrite, loop: asyncio.AbstractEventLoop) -> BeforeWrite:
     """The commit point as a store's thread asks it: on the event loop, waited for from the thread."""
     def before_write() -> bool:
+        answer: concurrent.futures.Future[bool] = concurrent.futures.Future()
+
+        def ask() -> None:  # on the loop: the coroutine is made there, so a closed loop leaves none unawaited
+            task = loop.create_task(may_write())
+            task.add_done_callback(lambda done: answer.set_result(
+                not done.cancelled() and done.exception() is None and done.result()))
+
         try:
-            return asyncio.run_coroutine_threadsafe(may_write(), loop).result(timeout=MAY_WRITE_TIMEOUT_S)
+            loop.call_soon_threadsafe(ask)
+            return answer.result(timeout=MAY_WRITE_TIMEOUT_S)
         except Exception:  # the loop is shutting down, or the answer is late: do not write
             return False
 

@@ -5,6 +5,8 @@
   scheme), so an IRI we accept is one the store will take, and a bad one is a 400 here, not a 500 there.
 * A whole number (`limit`, `offset`) is ASCII digits only, and few enough of them to fit in 64 bits: `str.isdigit`
   and `int` also take `²` or `٣` and blanks and `_`.
+* A time in seconds (`timeout`) is ASCII digits with at most one point and more than zero: `float` would also take
+  `1e9`, `inf`, `nan`, `-1`, ` 5` and `٣`.
 * A task id is a UUID in its canonical form before it becomes part of a Redis key: `<id>:deliveries` is
   another key of the same task.
 """
@@ -20,6 +22,7 @@ from graphstore_async.errors import BadRequest, TaskNotFound
 
 MAX_DIGITS = 18  # below 2**63
 _DIGITS = re.compile(rf"[0-9]{{1,{MAX_DIGITS}}}")
+_SECONDS = re.compile(r"[0-9]{1,9}(\.[0-9]{1,6})?|\.[0-9]{1,6}")
 
 
 def absolute_iri(text: str, *, what: str = "IRI") -> str:
@@ -37,6 +40,14 @@ def whole_number(text: str, *, what: str) -> int:
         raise BadRequest(f"{what} must be a whole number of at most {MAX_DIGITS} digits 0-9, not {text!r}",
                          parameter=what)
     return int(text)
+
+
+def seconds(text: str, *, what: str) -> float:
+    """`text` as a positive number of seconds: ASCII digits, at most one point (`30`, `2.5`, `.5`); 400 otherwise."""
+    if not _SECONDS.fullmatch(text) or float(text) == 0:
+        raise BadRequest(f"{what} must be a number of seconds above 0, in digits 0-9 with at most one '.' (at most 9 "
+                         f"digits before it and 6 after), not {text!r}", parameter=what)
+    return float(text)
 
 
 def task_id(text: str) -> str:

@@ -1,20 +1,27 @@
-"""Accounts' repositories on disk: `{root}/{account}/{repo}/` holds `repository.json` and the store.
+"""Accounts' repositories on disk: `{root}/{account}/{repo}/` holds `repository.json`, the views and the store.
 
-A repository exists when its `repository.json` does; its store is opened on first use and kept open.
+A repository exists when its `repository.json` does; its store is opened on first use and kept open. Each
+repository made has a store directory of its own (`store-{generation}`; `store` for repositories made before
+generations): RocksDB's lock on a store is held per path for as long as the store is open in this process, so a
+repository dropped while a query still runs in its store, and made again under the same name, must not open the
+same path. A drop moves the repository under `{root}/.dropped/` at once (one rename), and its files are removed
+when its store has closed, that is when the last call running on it has returned.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import shutil
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from graphstore_async.errors import BadRequest, Conflict, RepositoryNotFound, ViewNotFound
+from graphstore_async.errors import BadRequest, RepositoryNotFound, ViewNotFound
 from graphstore_async.store import Store
 
 # Always matched whole (fullmatch): with `match` and `$`, "z\n" would pass and name a directory "z\n".
@@ -23,6 +30,9 @@ RESERVED_ACCOUNTS = frozenset({"tasks", "health", "ready", "metrics", "anonymous
 RESERVED_VIEWS = frozenset({"sparql", "service", "views", "tasks"})
 META = "repository.json"
 VIEWS = "views"
+GRAVEYARD = ".dropped"  # not a NAME: never an account
+PRIVATE_META = frozenset({"store"})  # the store directory's name: the server's business, not the client's
+log = logging.getLogger(__name__)
 
 
 def repository_id(account: str, name: str) -> str:
@@ -43,7 +53,7 @@ class Repository:
 
     def metadata(self) -> dict[str, object]:
         meta: dict[str, object] = json.loads((self.path / META).read_text())
-        return meta
+        return {key: value for key, value in meta.items() if key not in PRIVATE_META}
 
     # Named views: stored queries, one file each, kept with the repository.
 
@@ -91,6 +101,7 @@ class Repositories:
         self._open_store = open_store
         self._open: dict[str, Repository] = {}
         self._lock = asyncio.Lock()
+        self._closing: set[Path] = set()  # dropped repositories whose store is still open
 
     def _path(self, repo_id: str) -> Path:
         return self._root / repo_id
@@ -99,7 +110,9 @@ class Repositories:
         return (self._path(repo_id) / META).is_file()
 
     def list(self) -> list[str]:
-        return sorted(str(p.parent.relative_to(self._root)) for p in self._root.glob(f"*/*/{META}"))
+        found = (p.parent.relative_to(self._root).parts for p in self._root.glob(f"*/*/{META}"))
+        return sorted(f"{account}/{name}" for account, name in found
+                      if NAME.fullmatch(account) and NAME.fullmatch(name))
 
     def create(self, repo_id: str) -> bool:
         """Create the repository; False when it already exists."""
@@ -107,11 +120,16 @@ class Repositories:
         if self.exists(repo_id):
             return False
         path.mkdir(parents=True, exist_ok=True)
-        meta = {"id": repo_id, "created": datetime.now(UTC).isoformat(timespec="seconds")}
+        meta = {"id": repo_id, "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                "store": f"store-{uuid.uuid4().hex[:12]}"}
         tmp = path / (META + ".tmp")
         tmp.write_text(json.dumps(meta, indent=2))
         tmp.replace(path / META)
         return True
+
+    def opened(self) -> tuple[Repository, ...]:
+        """The repositories whose store is open now (their statements are counted for /metrics)."""
+        return tuple(self._open.values())
 
     async def get(self, repo_id: str) -> Repository:
         repo = self._open.get(repo_id)
@@ -123,26 +141,52 @@ class Repositories:
             if not self.exists(repo_id):
                 raise RepositoryNotFound(f"there is no repository {repo_id}", repository=repo_id)
             path = self._path(repo_id)
-            store = await asyncio.to_thread(self._open_store, path / "store")
+            store = await asyncio.to_thread(lambda: self._open_store(path / _store_dir(path)))
             repo = self._open[repo_id] = Repository(repo_id, path, store)
             return repo
 
     async def drop(self, repo_id: str) -> None:
+        """The repository is gone at once (a new one may be made under its name straight away); its store closes
+        when the calls still running on it have returned, and its files are removed then."""
         async with self._lock:
             if not self.exists(repo_id):
                 raise RepositoryNotFound(f"there is no repository {repo_id}", repository=repo_id)
             repo = self._open.pop(repo_id, None)
+            grave = self._root / GRAVEYARD / uuid.uuid4().hex
+            grave.mkdir(parents=True)
+            # One rename: the repository is gone whatever happens next. Its store may still be open and read (the
+            # engine keeps its files open); RocksDB's own lock is on the old path, which no new store will use.
+            self._path(repo_id).replace(grave / "repository")
+            leftovers = [p for p in (self._root / GRAVEYARD).iterdir() if p != grave and p not in self._closing]
             if repo is not None:
-                await repo.store.close()
-            path = self._path(repo_id)
-            graveyard = path.with_name(f".{path.name}.dropped")
-            if graveyard.exists():
-                raise Conflict(f"{repo_id} is being dropped already")
-            path.replace(graveyard)  # the repository is gone at once; the files go after
-            await asyncio.to_thread(shutil.rmtree, graveyard)
+                self._closing.add(grave)
+        if repo is None:
+            await asyncio.to_thread(_remove, grave, *leftovers)
+            return
+
+        def closed() -> None:  # from the thread that closed the store
+            _remove(grave, *leftovers)
+            self._closing.discard(grave)
+
+        await repo.store.retire(closed)
 
     async def close(self) -> None:
         async with self._lock:
             for repo in self._open.values():
                 await repo.store.close()
             self._open.clear()
+
+
+def _store_dir(path: Path) -> str:
+    meta = json.loads((path / META).read_text())
+    name = meta.get("store", "store")
+    if not isinstance(name, str) or not re.fullmatch(r"store(-[0-9a-f]{1,32})?", name):
+        raise ValueError(f"{path / META} names no store directory of ours: {name!r}")
+    return name
+
+
+def _remove(*graves: Path) -> None:
+    """A dropped repository's files, once nothing uses them; with them, what earlier drops left behind when the
+    server stopped before their stores closed."""
+    for grave in graves:
+        shutil.rmtree(grave, ignore_errors=True)

@@ -30,12 +30,27 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     # TOML file with [server] settings, [accounts.*], [[tokens]] and [repositories."a/r"].
     config_file: Path | None = None
+    # Log lines: "text", or "json" (one object per line); one line per request and per task state change.
+    log_format: str = "text"
     max_body_bytes: int = 16 * 1024**3
     # A gzip body may expand at most this many times (after the first MiB): a bomb is refused, not unpacked.
     max_gzip_ratio: float = 100.0
     # Bodies up to this size load in one transaction; larger ones are validated, then bulk loaded.
     transactional_load_bytes: int = 8 * 1024**2
-    store_threads: int = 8
+    # Store threads (store/limits.py): queries, exports and sizes read on `store_threads`; updates and loads write
+    # on `write_threads`; acceptance-time syntax checks parse on `check_threads`. No pool waits for another.
+    store_threads: int = 16
+    write_threads: int = 4
+    check_threads: int = 2
+    # A query's time limit, waiting for a slot included (0: none): synchronous requests, and tasks. A request's
+    # `timeout` parameter may ask for less. Past it the answer is 503 query-timeout (a task fails with it).
+    query_timeout_s: float = 30.0
+    task_query_timeout_s: float = 3600.0
+    # At most this many queries of one account hold a store thread at once; a query past its limit keeps its slot
+    # until the engine returns. A synchronous request waits up to query_slot_wait_s for a slot (then 503 with
+    # Retry-After); a task waits within its time limit.
+    max_queries_per_account: int = 4
+    query_slot_wait_s: float = 2.0
     # SPARQL SERVICE makes the engine fetch URLs with its own HTTP client, which our egress policy cannot see
     # at connect time: off unless an operator turns it on, and then only to the endpoints listed (URL prefixes).
     allow_service: bool = False
@@ -52,12 +67,23 @@ class Settings:
     max_json_depth: int = 100  # JSON-LD bodies: nested objects and arrays
     # A task whose worker died while running it this many times fails instead of running again.
     task_max_crashes: int = 3
+    # `serve` runs the server in a child process and starts it again when it crashes (supervisor.py has the rule),
+    # after a pause that doubles from restart_backoff_s to restart_backoff_max_s, and is reset by a server that
+    # ran restart_healthy_s. False (`serve --no-supervise`): the server runs in the `serve` process itself.
+    supervise: bool = True
+    restart_backoff_s: float = 0.5
+    restart_backoff_max_s: float = 30.0
+    restart_healthy_s: float = 60.0
 
     # Asynchronous tasks. Keys in Redis start with redis_prefix, so servers can share one Redis.
     redis_prefix: str = "gsa"
     queue_limit: int = 10_000  # tasks waiting; past it, 503 with Retry-After
     worker: bool = True  # `serve` runs a worker in the server process (the embedded store admits one writer)
     worker_jobs: int = 8  # tasks one worker runs at once
+    # Notification and callback attempts are jobs of their own on a deliveries queue: at most this many in flight
+    # per worker, and at most delivery_per_origin to one destination origin (the rest wait their turn).
+    delivery_jobs: int = 32
+    delivery_per_origin: int = 4
     poll_delay_s: float = 0.02
     job_timeout_s: float = 6 * 3600.0
     heartbeat_s: float = 2.0  # a running task's heartbeat; missed for 5 beats, the task is taken up again

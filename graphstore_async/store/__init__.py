@@ -39,6 +39,16 @@ class Dataset:
 
 
 @dataclass(frozen=True)
+class QueryLimits:
+    """What bounds one query: its time limit (from the moment it is asked: waiting for a slot, evaluation and
+    streaming its result), and whose share of the store's query threads it takes."""
+
+    timeout_s: float | None = None  # None: no time limit
+    account: str | None = None  # None: not counted against any account's share
+    slot_wait_s: float | None = None  # the longest wait for a slot (then TooManyQueries); None: until the deadline
+
+
+@dataclass(frozen=True)
 class Source:
     """A spooled RDF body: a file, its format and the base IRI for its relative IRIs."""
 
@@ -64,9 +74,12 @@ class ByteStream(Protocol):
 
 class Store(Protocol):
     async def query(
-        self, query: str, *, format: Format, dataset: Dataset | None = None, base_iri: str | None = None
+        self, query: str, *, format: Format, dataset: Dataset | None = None, base_iri: str | None = None,
+        limits: QueryLimits | None = None,
     ) -> ByteStream:
-        """Run a query and stream its result in `format` (a results format for SELECT/ASK, RDF otherwise)."""
+        """Run a query and stream its result in `format` (a results format for SELECT/ASK, RDF otherwise), within
+        `limits`: QueryTimeout once its time limit has passed (before or while its result streams),
+        TooManyQueries when no slot of its account's came free in time."""
         ...
 
     async def check(self, text: str, *, update: bool) -> None:
@@ -111,3 +124,9 @@ class Store(Protocol):
     async def size(self, graph: GraphName | WholeDataset = ALL) -> int: ...
 
     async def close(self) -> None: ...
+
+    async def retire(self, closed: Callable[[], None]) -> None:
+        """The repository is dropped: refuse new work, end the streams still reading the store (their readers get
+        RepositoryNotFound), close the store once its last running call has returned, then call `closed` (from a
+        thread: it may remove the store's files)."""
+        ...

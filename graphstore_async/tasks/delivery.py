@@ -1,8 +1,9 @@
-"""Sending notifications and callbacks: retries with back-off, the egress policy, Standard Webhooks signatures.
+"""Sending one notification or callback attempt, and when to try again: back-off, the egress policy, Standard
+Webhooks signatures. (Each attempt is a job of its own: tasks/dispatch.py.)
 
-Retried: connection errors, time-outs, 408, 429 and 5xx (Retry-After honoured), with exponential back-off and
-full jitter, until `notify_attempts` attempts or `notify_span_s` have passed. Redirects are not followed and
-count as failures, like any other 4xx, at once. Every attempt is reported to the caller.
+Retried (`next_delay`): connection errors, time-outs, 408, 429 and 5xx (Retry-After honoured), with exponential
+back-off and jitter, until `notify_attempts` attempts or `notify_span_s` have passed. Redirects are not
+followed and count as failures, like any other 4xx, at once.
 
 Egress: every request goes through `outbound.Client` — the one egress policy, checked at the URL and again at
 connect time for every address (see graphstore_async/egress.py). A refusal is final. The server's own origin
@@ -11,7 +12,6 @@ connect time for every address (see graphstore_async/egress.py). A refusal is fi
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import email.utils
@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,16 +50,14 @@ class Attempt:
     duration_ms: int
     refused: bool = False  # by the egress policy: final, since asking again meets the same policy
 
+    @property
+    def succeeded(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
     def to_json(self) -> dict[str, Any]:
         return {"attempt": self.number, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.at)),
                 "status": self.status, "error": self.error, "duration_ms": self.duration_ms,
                 "refused": self.refused}
-
-
-@dataclass(frozen=True)
-class DeliveryResult:
-    delivered: bool
-    attempts: Sequence[Attempt]
 
 
 class Deliverer:
@@ -73,29 +71,9 @@ class Deliverer:
     async def close(self) -> None:
         await self._client.close()
 
-    async def deliver(self, note: Notification, *, own_origin: str | None,
-                      on_attempt: Callable[[Attempt], Awaitable[None]]) -> DeliveryResult:
-        """Send `note`, retrying; `own_origin` is the server's base as recorded for the task."""
-        settings = self._settings
-        exempt = egress.exempt_origin(settings, own_origin)
-        attempts: list[Attempt] = []
-        first = time.monotonic()
-        for number in range(1, settings.notify_attempts + 1):
-            attempt, retry_after = await self._attempt(note, number, exempt)
-            attempts.append(attempt)
-            await on_attempt(attempt)
-            if attempt.status is not None and 200 <= attempt.status < 300:
-                return DeliveryResult(True, attempts)
-            if not _retryable(attempt) or number == settings.notify_attempts:
-                break
-            delay = retry_after if retry_after is not None else _backoff(settings.notify_backoff_s, number)
-            if time.monotonic() + delay - first > settings.notify_span_s:
-                break
-            await asyncio.sleep(delay)
-        return DeliveryResult(False, attempts)
-
-    async def _attempt(self, note: Notification, number: int, own_origin: str | None,
-                       ) -> tuple[Attempt, float | None]:
+    async def attempt(self, note: Notification, number: int, own_origin: str | None,
+                      ) -> tuple[Attempt, float | None]:
+        """Send `note` once; the attempt, and the delay the receiver asked for (Retry-After), if any."""
         started, clock = time.time(), time.monotonic()
         headers = dict(note.headers)
         try:
@@ -111,6 +89,18 @@ class Deliverer:
             return Attempt(number, started, None, f"refused: {exc.detail}", _ms(clock), refused=True), None
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             return Attempt(number, started, None, f"{type(exc).__name__}: {exc}", _ms(clock)), None
+
+
+def next_delay(attempt: Attempt, retry_after: float | None, number: int, first_at: float, now: float,
+               settings: Settings) -> float | None:
+    """How long until the next attempt, or None when there is to be none: success, an answer not worth asking
+    again, `notify_attempts` made, or the next one would start past `notify_span_s` after the first."""
+    if attempt.succeeded or not _retryable(attempt) or number >= settings.notify_attempts:
+        return None
+    delay = retry_after if retry_after is not None else _backoff(settings.notify_backoff_s, number)
+    if now + delay - first_at > settings.notify_span_s:
+        return None
+    return delay
 
 
 def _retryable(attempt: Attempt) -> bool:

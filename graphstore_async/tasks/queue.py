@@ -11,18 +11,21 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 from arq.connections import RedisSettings
 from arq.constants import in_progress_key_prefix, job_key_prefix
 from arq.jobs import serialize_job
-from arq.worker import Worker, func
+from arq.worker import Retry, Worker, func
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from graphstore_async.settings import Settings
 
 JOB_FUNCTION = "run_task"
+DELIVERY_FUNCTION = "deliver"
 JobFunction = Callable[[dict[Any, Any], str], Awaitable[None]]
+DeliveryFunction = Callable[[dict[Any, Any], str, str, int], Awaitable[None]]
 
 _SUBMIT = """
 -- KEYS: queue, job, record, index... ARGV: limit, job id, payload, job ttl ms, score, record ttl s, field, value, ...
@@ -37,12 +40,23 @@ return 1
 """
 
 
+# KEYS: in-progress mark. ARGV: the mark's full time to live (ms), the age (ms) below which it is a live pick.
+_RELEASE = """
+local left = redis.call('PTTL', KEYS[1])
+if left > 0 and tonumber(ARGV[1]) - left > tonumber(ARGV[2]) then redis.call('DEL', KEYS[1]) return 1 end
+return 0
+"""
+
+
 def dumps(data: Any) -> bytes:
     return json.dumps(data, separators=(",", ":")).encode()
 
 
 def loads(raw: bytes) -> Any:
     return json.loads(raw)
+
+
+IN_PROGRESS_EXTRA_S = 10  # arq marks a job in progress for its timeout + 10 s (Worker.in_progress_timeout_s)
 
 
 class QueueFullError(Exception):
@@ -55,7 +69,13 @@ class Queue:
         self.name = f"{settings.redis_prefix}:queue"
         self._limit = settings.queue_limit
         self._job_ttl_ms = int((settings.task_retention_s + settings.job_timeout_s) * 1000)
+        self.deliveries = f"{settings.redis_prefix}:deliveries"
+        self._in_progress_ms = int((settings.job_timeout_s + IN_PROGRESS_EXTRA_S) * 1000)
+        self._delivery_in_progress_ms = int((delivery_timeout_s(settings) + IN_PROGRESS_EXTRA_S) * 1000)
+        self.claims = f"{settings.redis_prefix}:claims"
         self._submit = redis.register_script(_SUBMIT)
+        self._release = redis.register_script(_RELEASE)
+        self._fresh_ms = int(settings.heartbeat_s * 1000)
 
     async def submit(self, task_id: str, record_key: str, record: Mapping[str, str], record_ttl_s: int,
                      indexes: Sequence[str] = ()) -> None:
@@ -78,8 +98,106 @@ class Queue:
         return None if rank is None else int(rank)
 
     async def release(self, task_id: str) -> None:
-        """Let any worker take the job up again now (its worker is gone: the in-progress mark is stale)."""
-        await self._redis.delete(in_progress_key_prefix + task_id)
+        """Let any worker take the job up again now: its worker is gone, so its in-progress mark is stale. Only a
+        mark older than `_fresh_ms` is removed — a younger one is a live worker's, which picked the job up again
+        (it was due) while the reaper looked: removing that would run the job twice at once."""
+        await self._release(keys=[in_progress_key_prefix + task_id], args=[self._in_progress_ms, self._fresh_ms])
+
+    def stage_delivery(self, pipe: Pipeline, task_id: str, kind: str, number: int, at_s: float) -> None:
+        """Add to `pipe` (a transaction of the caller's) the job of one delivery attempt — `kind` notification
+        or callback, attempt `number` — due at `at_s` on the deliveries queue. An attempt already scheduled is
+        left as it is, so staging it twice (a task finished twice) schedules it once."""
+        job_id = delivery_job_id(task_id, kind, number)
+        due_ms = int(at_s * 1000)
+        payload = serialize_job(DELIVERY_FUNCTION, (task_id, kind, number), {}, None, due_ms, serializer=dumps)
+        pipe.set(job_key_prefix + job_id, payload, px=self._job_ttl_ms, nx=True)
+        pipe.zadd(self.deliveries, {job_id: due_ms}, nx=True)
+
+    async def schedule_delivery(self, task_id: str, kind: str, number: int, at_s: float) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            self.stage_delivery(pipe, task_id, kind, number, at_s)
+            await pipe.execute()
+
+    async def stale_claims(self, lapse_s: float, limit: int = 200) -> list[str]:
+        """Jobs at the head of the task queue marked in progress for longer than `lapse_s` — by arq, before our
+        job function could mark its task running. A live worker marks the task running within milliseconds,
+        so such a mark is a dead worker's (kill -9 between arq's pick and our start)."""
+        ids = [raw.decode() for raw in await self._redis.zrange(self.name, 0, limit - 1)]
+        if not ids:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                pipe.pttl(in_progress_key_prefix + job_id)
+            remaining = await pipe.execute()
+        held_ms = self._in_progress_ms
+        return [job_id for job_id, left in zip(ids, remaining, strict=True)
+                if left is not None and left > 0 and held_ms - left > lapse_s * 1000]
+
+
+    async def claim(self, job_id: str, worker_id: str) -> None:
+        """A delivery attempt is about to be sent by `worker_id` (so that, if that worker dies, the reaper can
+        tell its in-progress mark is stale: an attempt may take notify_timeout_s, so age alone cannot)."""
+        await self._redis.hset(self.claims, job_id, worker_id)  # type: ignore[misc]
+
+    async def unclaim(self, job_id: str) -> None:
+        await self._redis.hdel(self.claims, job_id)  # type: ignore[misc]
+
+    async def stale_deliveries(self, alive: set[str], lapse_s: float, limit: int = 200) -> list[str]:
+        """Delivery jobs marked in progress by a dead worker: claimed by a worker no longer alive, or picked
+        (arq's mark, older than `lapse_s`) and never claimed."""
+        raw: dict[bytes, bytes] = await self._redis.hgetall(self.claims)  # type: ignore[misc]
+        claimed = {job.decode(): worker.decode() for job, worker in raw.items()}
+        stale = [job for job, worker in claimed.items() if worker not in alive]
+        head = [job.decode() for job in await self._redis.zrange(self.deliveries, 0, limit - 1)]
+        unclaimed = [job for job in head if job not in claimed]
+        if unclaimed:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for job_id in unclaimed:
+                    pipe.pttl(in_progress_key_prefix + job_id)
+                remaining = await pipe.execute()
+            held_ms = self._delivery_in_progress_ms
+            stale += [job for job, left in zip(unclaimed, remaining, strict=True)
+                      if left is not None and left > 0 and held_ms - left > lapse_s * 1000]
+        return stale
+
+    async def release_delivery(self, job_id: str) -> None:
+        await self._release(keys=[in_progress_key_prefix + job_id],
+                            args=[self._delivery_in_progress_ms, self._fresh_ms])
+        await self._redis.hdel(self.claims, job_id)  # type: ignore[misc]
+
+
+def delivery_job_id(task_id: str, kind: str, number: int) -> str:
+    return f"{task_id}:{kind}:{number}"
+
+
+def later(seconds: float) -> NoReturn:
+    """From a job function: run this job again in `seconds` (arq's Retry; the job keeps its id)."""
+    raise Retry(defer=seconds)
+
+
+def delivery_timeout_s(settings: Settings) -> float:
+    return settings.notify_timeout_s + 30
+
+
+def create_delivery_worker(settings: Settings, deliver: DeliveryFunction, ctx: dict[str, Any],
+                           redis_url: str) -> Worker:
+    """The worker of the deliveries queue: short jobs, one attempt each, apart from execution's slots."""
+    timeout_s = delivery_timeout_s(settings)
+    return Worker(
+        functions=[func(cast(Any, deliver), name=DELIVERY_FUNCTION, max_tries=1_000_000, timeout=timeout_s)],
+        queue_name=f"{settings.redis_prefix}:deliveries",
+        redis_settings=RedisSettings.from_dsn(redis_url),
+        ctx=ctx,
+        handle_signals=False,
+        max_jobs=settings.delivery_jobs,
+        job_timeout=timeout_s,
+        keep_result=0,
+        poll_delay=settings.poll_delay_s,
+        job_serializer=dumps,
+        job_deserializer=loads,
+        health_check_interval=60,
+        log_results=False,
+    )
 
 
 def create_worker(settings: Settings, run_task: JobFunction, ctx: dict[str, Any], redis_url: str) -> Worker:

@@ -6,7 +6,7 @@ the heartbeat a key with a time to live, and sorted sets index tasks by account 
 
 The record holds credentials (Authorization, Asynchronous-Authorization) because the notification needs them:
 sealed (tasks/credentials.py), the caller's own Authorization only when it may be forwarded, and both removed
-once the notification is over; `RequestRecord.public` is the only view of them that leaves this module.
+once the notification is over; `RequestRecord.public` (tasks/request.py) is the only view of them shown.
 """
 
 from __future__ import annotations
@@ -14,37 +14,22 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from graphstore_async.egress import exempt_origin
 from graphstore_async.errors import WorkerCrashed
 from graphstore_async.operations import Operation
 from graphstore_async.settings import Settings
 from graphstore_async.tasks.credentials import Sealer, may_forward
+from graphstore_async.tasks.request import CREDENTIAL_HEADERS, MASK, RequestRecord
 from graphstore_async.taskstatus import TaskStatus
-
-CAPTURED_HEADERS = (
-    "Prefer",
-    "Asynchronous-Authorization",
-    "Asynchronous-Content-Type",
-    "Asynchronous-Content-Encoding",
-    "Asynchronous-Location",
-    "Asynchronous-Method",
-    "Authorization",
-    "Client-Request-ID",
-    "Content-Type",
-    "Context",
-    "Request-ID",
-)
-CREDENTIAL_HEADERS = frozenset({"Authorization", "Asynchronous-Authorization"})
-MASK = "***"  # a credential's place in a record that no longer (or never did) keep it
-
 
 TOMBSTONE_S = 30 * 24 * 3600  # how long after its retention an expired task still answers 410, not 404
 
@@ -82,6 +67,10 @@ end
 redis.call('HSET', KEYS[1], 'status', 'pending')
 return 1
 """
+# KEYS: task, tombstone. ARGV: tombstone ttl s. The tombstone names the task's account (for its 410).
+_TOMBSTONE = """
+redis.call('SET', KEYS[2], redis.call('HGET', KEYS[1], 'account') or '', 'EX', ARGV[1])
+"""
 # KEYS: task, tombstone. ARGV: now, retention s, tombstone ttl s.
 _CANCEL = """
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -108,49 +97,15 @@ class Lost(IntEnum):
     FAILED = 2  # its workers died too often running it
 
 
+Staging = Callable[[Pipeline], None]  # adds commands to a transaction of ours (the queue's job keys)
+
+
 def new_task_id() -> str:
     return str(uuid.uuid4())
 
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-@dataclass(frozen=True)
-class RequestRecord:
-    """The terms of the original request, captured as headers, plus method, repository and arguments."""
-
-    headers: Mapping[str, str]
-    method: str
-    repository: str
-    arguments: Mapping[str, list[str]] = field(default_factory=dict)
-
-    def header(self, name: str, default: str | None = None) -> str | None:
-        return self.headers.get(name, default)
-
-    def without_credentials(self) -> RequestRecord:
-        """The record with each credential replaced by a mask: the fact that one was given, not its value."""
-        headers = {k: (MASK if k in CREDENTIAL_HEADERS else v) for k, v in self.headers.items()}
-        return RequestRecord(headers, self.method, self.repository, self.arguments)
-
-    @property
-    def holds_credentials(self) -> bool:
-        return any(self.headers.get(name, MASK) != MASK for name in CREDENTIAL_HEADERS)
-
-    def public(self) -> dict[str, Any]:
-        """The record without credentials: for status documents and logs."""
-        headers = self.without_credentials().headers
-        return {"headers": headers, "method": self.method, "repository": self.repository,
-                "arguments": dict(self.arguments)}
-
-    def to_json(self) -> str:
-        return json.dumps({"headers": dict(self.headers), "method": self.method, "repository": self.repository,
-                           "arguments": dict(self.arguments)})
-
-    @classmethod
-    def from_json(cls, text: str) -> RequestRecord:
-        data = json.loads(text)
-        return cls(data["headers"], data["method"], data["repository"], data.get("arguments", {}))
 
 
 @dataclass
@@ -171,6 +126,9 @@ class Task:
     tries: int = 0
     delivery: str | None = None  # "delivered" or "failed" once the notification's attempts are over
     callback: str | None = None  # the same, for a Prefer: callback
+    delivery_error: str | None = None  # why the notification failed
+    callback_error: str | None = None
+    deliveries_staged: bool = False  # the first attempts' jobs were written with the task's end
 
 
 class Tasks:
@@ -302,8 +260,12 @@ class Tasks:
         return [task for task in found if task is not None]
 
     async def finish(self, task_id: str, status: TaskStatus, ended: str, *, outcome: dict[str, Any] | None = None,
-                     error: dict[str, Any] | None = None) -> None:
+                     error: dict[str, Any] | None = None, also: Staging | None = None) -> None:
+        """The task's end, written at once with `also` (its deliveries' first jobs): a task never ends without
+        the jobs that will notify it."""
         fields = {"status": status.value, "ended": ended}
+        if also is not None:
+            fields["staged"] = "1"
         if outcome is not None:
             fields["outcome"] = json.dumps(outcome)
             if outcome.get("statements_added") is not None:
@@ -317,15 +279,37 @@ class Tasks:
             pipe.delete(self._heartbeat(task_id))
             pipe.expire(self.key(task_id), self.retention_s)
             pipe.expire(self._deliveries(task_id), self.retention_s)
-            pipe.hget(self.key(task_id), "account")
-            account = (await pipe.execute())[-1]
-        await self._redis.set(self._tombstone(task_id), account or b"", ex=self.retention_s + TOMBSTONE_S)
+            if also is not None:
+                also(pipe)
+            pipe.eval(_TOMBSTONE, 2, self.key(task_id), self._tombstone(task_id), str(self.retention_s + TOMBSTONE_S))
+            await pipe.execute()
 
-    async def add_delivery(self, task_id: str, attempt: Mapping[str, Any]) -> None:
+    async def add_delivery(self, task_id: str, attempt: Mapping[str, Any], *, kind: str = "notification") -> float:
+        """Record one delivery attempt; when the first attempt of this kind of delivery was made (epoch s)."""
+        first = f"{kind}_first_at"
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.rpush(self._deliveries(task_id), json.dumps(dict(attempt)))
             pipe.expire(self._deliveries(task_id), self.retention_s + 3600)
-            await pipe.execute()
+            pipe.hsetnx(self.key(task_id), first, str(time.time()))
+            pipe.hget(self.key(task_id), first)
+            found = (await pipe.execute())[-1]
+        return float(found) if found else time.time()
+
+    async def end_delivery(self, task_id: str, kind: str, *, delivered: bool, reason: str | None) -> Task:
+        """A notification's or callback's delivery is over: delivered, or failed (and why). The task as it is
+        now."""
+        field_name = "delivery" if kind == "notification" else "callback"
+        fields = {field_name: "delivered" if delivered else "failed"}
+        if reason:
+            fields[f"{field_name}_error"] = reason
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.key(task_id), mapping=fields)
+            pipe.hgetall(self.key(task_id))
+            raw = (await pipe.execute())[-1]
+        task = _task_from(raw)
+        if task is None:
+            raise KeyError(task_id)
+        return task
 
     async def deliveries(self, task_id: str) -> list[dict[str, Any]]:
         items: list[bytes] = await self._redis.lrange(self._deliveries(task_id), 0, -1)  # type: ignore[misc]
@@ -341,6 +325,11 @@ class Tasks:
         result = await self._lost(keys=keys, args=[task_id, self._max_crashes, now_iso(), json.dumps(error),
                                                    self.retention_s, self.retention_s + TOMBSTONE_S])
         return Lost(int(result))
+
+    async def unstarted(self, task_id: str) -> bool:
+        """Whether the task exists and is not running (pending, or ended): its job holds no live work."""
+        status: bytes | None = await self._redis.hget(self.key(task_id), "status")  # type: ignore[misc]
+        return status is not None and status != b"running"
 
     async def set_field(self, task_id: str, name: str, value: str) -> None:
         await self._redis.hset(self.key(task_id), name, value)  # type: ignore[misc]
@@ -369,5 +358,6 @@ def _task_from(raw: dict[bytes, bytes]) -> Task | None:
         started=data.get("started"), ended=data.get("ended"), statements=int(data.get("statements", 0)),
         outcome=json.loads(data["outcome"]) if "outcome" in data else None,
         error=json.loads(data["error"]) if "error" in data else None, tries=int(data.get("tries", 0)),
-        delivery=data.get("delivery"), callback=data.get("callback"),
+        delivery=data.get("delivery"), callback=data.get("callback"), delivery_error=data.get("delivery_error"),
+        callback_error=data.get("callback_error"), deliveries_staged="staged" in data,
     )

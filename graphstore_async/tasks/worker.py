@@ -10,39 +10,40 @@ that are all there already, and set semantics leave one copy.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import gzip
 import logging
 import os
 import shutil
-import signal
 import threading
-import time
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from graphstore_async import formats
+from redis.exceptions import RedisError
+
 from graphstore_async.auth import AccessControl, Grant
 from graphstore_async.egress import exempt_origin
 from graphstore_async.errors import Cancelled, GraphStoreError
 from graphstore_async.fetching import Fetcher
+from graphstore_async.metrics import Metrics
 from graphstore_async.operations import Outcome, execute
 from graphstore_async.repositories import Repositories
 from graphstore_async.settings import Settings
 from graphstore_async.store import Progress, Source
-from graphstore_async.tasks import provenance
-from graphstore_async.tasks.delivery import Attempt, Deliverer, Notification
-from graphstore_async.tasks.queue import Queue, create_worker, stop_worker
-from graphstore_async.tasks.records import Lost, Task, Tasks, now_iso
+from graphstore_async.tasks import dispatch
+from graphstore_async.tasks.dispatch import Dispatcher
+from graphstore_async.tasks.queue import Queue
+from graphstore_async.tasks.records import Task, Tasks, now_iso
 from graphstore_async.tasks.spool import Spool
 from graphstore_async.taskstatus import TaskStatus
 
 log = logging.getLogger(__name__)
 SWEEP_EVERY_S = 600.0
+RETRY_FIRST_S, RETRY_MAX_S = 0.2, 5.0  # back-off while Redis is away
+REDIS_FAULTS = (RedisError, OSError)
 
 
 @dataclass
@@ -55,8 +56,9 @@ class Runtime:
     spool: Spool
     repositories: Repositories
     access: AccessControl
-    deliverer: Deliverer
+    dispatcher: Dispatcher
     fetcher: Fetcher
+    metrics: Metrics = dataclasses.field(default_factory=Metrics)  # this worker's (the app's in `serve`)
     _progress: dict[str, int] = dataclasses.field(default_factory=dict)  # statements read, by running task
 
     async def run(self, task_id: str) -> None:
@@ -64,24 +66,28 @@ class Runtime:
         if task is None:
             return
         if not task.status.terminal and await self.tasks.start(task_id, now_iso()):
-            await self._run(task)
-        task = await self.tasks.get(task_id)
-        if task is None:
+            self.metrics.task_event(task_id, "running", kind=task.operation.kind, user=task.account)
+            await self._run(task)  # its end is written with its deliveries' first jobs
+            self.spool.remove_bodies(task_id)
+            task = await self.tasks.get(task_id)
+        if task is None or not task.status.terminal:
             return
-        if task.record.header("Asynchronous-Location") and task.delivery is None:
-            await self._deliver(task)
-        if task.record.header("Prefer-Callback") and task.callback is None:
-            await self._call_back(task)
-        await self.tasks.forget_credentials(task)  # the notification is over: no credentials are kept
-        self.spool.remove_bodies(task_id)
+        if not task.deliveries_staged:  # it ended without running (cancelled while pending)
+            await self.dispatcher.schedule_first(task)
+        if not dispatch.kinds(task):
+            await self.tasks.forget_credentials(task)  # nothing will be delivered: no credentials are kept
 
     async def _run(self, task: Task) -> None:
         self._progress[task.id] = 0  # ours until finished in Redis: the reaper leaves it alone
         try:
             status, summary, error = await self._outcome_of(task)
-            if status is TaskStatus.COMPLETED and _notifies_result(task):
+            if status is TaskStatus.COMPLETED and dispatch.notifies_result(task):
                 await asyncio.to_thread(self._keep_result_for_notification, task)
-            await self.tasks.finish(task.id, status, now_iso(), outcome=summary, error=error)
+            ended = now_iso()
+            await persistently(lambda: self.tasks.finish(task.id, status, ended, outcome=summary, error=error,
+                                                         also=self.dispatcher.first_jobs(task)),
+                               f"recording the end of task {task.id}")
+            self.metrics.task_event(task.id, status.value, kind=task.operation.kind, user=task.account, error=error)
         finally:
             self._progress.pop(task.id, None)
 
@@ -136,7 +142,13 @@ class Runtime:
         """Beat until the execution ends; when a cancellation is asked for, cancel it and return True."""
         while not execution.done():
             await asyncio.sleep(self.settings.heartbeat_s)
-            if await self.tasks.beat(task_id, self._progress.get(task_id)):
+            try:
+                cancelled = await self.tasks.beat(task_id, self._progress.get(task_id))
+            except REDIS_FAULTS as exc:  # Redis away: the task runs on; the reaper waits for it while Redis is
+                log.warning("task %s: heartbeat failed (%s); running on", task_id, exc)  # away too
+                self.metrics.count_redis_error(exc)
+                continue
+            if cancelled:
                 execution.cancel()
                 return True
         return False
@@ -161,64 +173,6 @@ class Runtime:
         with result.open("rb") as src, gzip.open(target, "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
 
-    def _notification_body(self, task: Task) -> Path | bytes:
-        """The result's file for a completed query or export; else the PROV graph, made from the task's record
-        (small: built here, in memory, on each delivery)."""
-        if task.status is TaskStatus.COMPLETED and _notifies_result(task):
-            return self.spool.notification(task.id)
-        body = provenance.serialize(provenance.activity_graph(provenance.activity_of(task)), notification_format(task))
-        return gzip.compress(body) if task.record.header("Asynchronous-Content-Encoding") == "gzip" else body
-
-    async def _deliver(self, task: Task) -> None:
-        record = task.record
-        location = record.header("Asynchronous-Location")
-        assert location is not None
-        headers = {"Request-ID": task.id, "Content-Type": notification_content_type(task)}
-        authorization = self.tasks.notification_authorization(task)
-        if authorization:
-            headers["Authorization"] = authorization
-        if record.header("Client-Request-ID"):
-            headers["Client-Request-ID"] = record.header("Client-Request-ID") or ""
-        if record.header("Asynchronous-Content-Encoding") == "gzip":
-            headers["Content-Encoding"] = "gzip"
-        note = Notification(location, record.header("Asynchronous-Method") or "POST", headers,
-                            self._notification_body(task), task.id)
-
-        async def recorded(attempt: Attempt) -> None:
-            await self.tasks.add_delivery(task.id, attempt.to_json())
-
-        result = await self.deliverer.deliver(note, own_origin=task.base_url, on_attempt=recorded)
-        await self.tasks.set_field(task.id, "delivery", "delivered" if result.delivered else "failed")
-
-    async def _call_back(self, task: Task) -> None:
-        """Prefer: callback — a GET to the URL when the task has ended (same policy and retries)."""
-        url = task.record.header("Prefer-Callback")
-        assert url is not None
-        note = Notification(url, "GET", {"Request-ID": task.id}, None, f"{task.id}-callback")
-
-        async def recorded(attempt: Attempt) -> None:
-            await self.tasks.add_delivery(task.id, {**attempt.to_json(), "kind": "callback", "url": url})
-
-        result = await self.deliverer.deliver(note, own_origin=task.base_url, on_attempt=recorded)
-        await self.tasks.set_field(task.id, "callback", "delivered" if result.delivered else "failed")
-
-
-def notification_format(task: Task) -> formats.Format:
-    """The PROV graph's format: the asked type when it is one we write, else Turtle."""
-    asked = formats.media_type_of(task.record.header("Asynchronous-Content-Type"))
-    return next((f for f in provenance.NOTIFICATION_FORMATS if f.media_type == asked), formats.TURTLE)
-
-
-def _notifies_result(task: Task) -> bool:
-    """Whether the task's notification, when it completes, is its result (a query, an export)."""
-    return task.record.header("Asynchronous-Location") is not None and task.operation.result_format is not None
-
-
-def notification_content_type(task: Task) -> str:
-    if task.status is TaskStatus.COMPLETED and task.operation.result_format is not None:
-        return task.operation.result_format.content_type
-    return notification_format(task).content_type
-
 
 def _summary(outcome: Outcome | None, error: dict[str, Any] | None) -> dict[str, Any]:
     if outcome is None:
@@ -238,78 +192,24 @@ async def _drain(body: Any, path: Path) -> None:
         await body.aclose()
 
 
-async def reap(runtime: Runtime) -> None:
-    """Forever: hand the tasks of dead workers (lapsed heartbeat) back to the queue, and remove spool
-    directories of tasks past their retention."""
-    swept = 0.0
-    while True:
-        if time.monotonic() - swept > SWEEP_EVERY_S:
-            swept = time.monotonic()
-            await asyncio.to_thread(runtime.spool.sweep, runtime.settings.task_retention_s)
-        try:
-            for task_id in await runtime.tasks.stale_running():
-                if runtime.runs(task_id):
-                    continue  # ours and still running: a late heartbeat, not a dead worker
-                lost = await runtime.tasks.back_to_pending(task_id)
-                if lost is Lost.REQUEUED:
-                    log.warning("task %s lost its worker; it is taken up again", task_id)
-                elif lost is Lost.FAILED:
-                    log.error("task %s lost its worker %d times; it fails", task_id,
-                              runtime.settings.task_max_crashes)
-                if lost is not Lost.NOTHING:  # taken up again: to run, or only to send its notification
-                    await runtime.queue.release(task_id)
-        except Exception:  # Redis away for a moment: try again next round
-            log.exception("reaping stale tasks failed")
-        await asyncio.sleep(runtime.settings.heartbeat_s * 2)
-
-
 async def run_task(ctx: dict[Any, Any], task_id: str) -> None:
     runtime: Runtime = ctx["runtime"]
     await runtime.run(task_id)
 
 
-@contextlib.asynccontextmanager
-async def running_worker(runtime: Runtime) -> AsyncIterator[None]:
-    """A worker (and its reaper) in this process for as long as the context lasts; on exit it stops taking
-    jobs, gives running ones `shutdown_grace_s`, and requeues what is left."""
-    worker = create_worker(runtime.settings, run_task, {"runtime": runtime}, runtime.settings.redis_url)
-    main = asyncio.create_task(worker.async_run())
-    reaper = asyncio.create_task(reap(runtime))
-    try:
-        yield
-    finally:
-        reaper.cancel()
-        await stop_worker(worker, runtime.settings.shutdown_grace_s)
-        main.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await main
+async def deliver(ctx: dict[Any, Any], task_id: str, kind: str, number: int) -> None:
+    runtime: Runtime = ctx["runtime"]
+    await runtime.dispatcher.attempt(task_id, kind, number)
 
 
-async def serve_worker(settings: Settings, access: AccessControl) -> None:
-    """A worker process: runs tasks until SIGTERM or SIGINT, then stops as `running_worker` does."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from redis.asyncio import Redis
-
-    from graphstore_async.store.embedded import EmbeddedStore
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    redis = Redis.from_url(settings.redis_url)
-    with ThreadPoolExecutor(max_workers=settings.store_threads, thread_name_prefix="store") as executor:
-        repositories = Repositories(settings.repositories_dir, EmbeddedStore.opener(executor, settings))
-        deliverer = Deliverer(settings)
-        fetcher = Fetcher.from_settings(settings)
-        runtime = Runtime(settings, Tasks(redis, settings), Queue(redis, settings), Spool(settings), repositories,
-                          access, deliverer, fetcher)
+async def persistently(step: Callable[[], Awaitable[None]], what: str) -> None:
+    """Do a Redis step that must not be lost (a task's end), trying again with back-off while Redis is away."""
+    delay = RETRY_FIRST_S
+    while True:
         try:
-            async with running_worker(runtime):
-                log.info("worker running on %s (queue %s)", settings.redis_url, runtime.queue.name)
-                await stop.wait()
-        finally:
-            await deliverer.close()
-            await fetcher.close()
-            await repositories.close()
-            await redis.aclose()
+            await step()
+            return
+        except REDIS_FAULTS as exc:
+            log.warning("%s failed (%s); trying again in %.1f s", what, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_S)

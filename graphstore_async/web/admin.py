@@ -1,4 +1,4 @@
-"""Repositories (metadata, create, drop) and the operational endpoints /health and /ready."""
+"""Repositories (metadata, create, drop) and the operational endpoints /health, /ready and /metrics."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import os
 from aiohttp import web
 
 from graphstore_async.auth import Grant
-from graphstore_async.errors import StoreUnavailable
+from graphstore_async.errors import Forbidden, StoreUnavailable, Unauthorized
+from graphstore_async.metrics import live_workers
 from graphstore_async.web import context
 
 
@@ -53,11 +54,40 @@ async def ready(request: web.Request) -> web.Response:
     try:
         await asyncio.wait_for(request.app[context.REDIS].ping(), timeout=2)
         checks["redis"] = "ok"
+        alive = await asyncio.wait_for(request.app[context.WORKERS].alive(), timeout=2)
+        checks["workers"] = "ok" if alive else "no live worker is taking tasks"
     except Exception as exc:  # any failure means "not ready", and says why
         checks["redis"] = f"unreachable: {exc.__class__.__name__}"
+        checks["workers"] = "unknown: Redis is unreachable"
     data_dir = context.settings(request).repositories_dir
-    checks["store"] = "ok" if os.access(data_dir, os.W_OK) else f"{data_dir} is not writable"
+    checks["store"] = "ok" if os.access(data_dir, os.W_OK) else "the data directory is not writable"  # no path
     if all(value == "ok" for value in checks.values()):
         return web.json_response({"status": "ready", "checks": checks})
     raise StoreUnavailable("not ready: " + ", ".join(f"{k} {v}" for k, v in checks.items() if v != "ok"),
                            checks=checks, headers={"Retry-After": "5"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus metrics (graphstore_async/metrics.py), for administrators (everybody, with no accounts
+    configured). The gauges are read now: the queue's depth, the live workers, and the statements of the
+    repositories open in this process."""
+    principal = context.principal(request)
+    if not principal.admin:
+        if principal.anonymous:
+            raise Unauthorized("metrics are for administrators; they need credentials",
+                               headers={"WWW-Authenticate": request.app[context.ACCESS].challenge})
+        raise Forbidden(f"{principal.account} is not an administrator; metrics are for administrators")
+    app, settings = request.app, context.settings(request)
+    workers = app.get(context.WORKERS)
+
+    async def queue_depth() -> int:
+        return int(await app[context.REDIS].zcard(app[context.QUEUE].name))
+
+    async def workers_alive() -> int:
+        return await live_workers(workers.alive if workers is not None else None, runs_worker=settings.worker)
+
+    registry = app[context.METRICS]
+    await registry.sample(queue_depth=queue_depth, workers_alive=workers_alive,
+                          stores={repo.id: repo.store.size for repo in app[context.REPOSITORIES].opened()})
+    body, content_type = registry.exposition(request.headers.get("Accept"))
+    return web.Response(body=body, headers={"Content-Type": content_type})

@@ -4,8 +4,8 @@ answer even what aiohttp's protocol refuses as problem+json: web/protocol.py).""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 from redis.asyncio import Redis
@@ -13,37 +13,43 @@ from redis.asyncio import Redis
 from graphstore_async.auth import AccessControl
 from graphstore_async.egress import EgressPolicy
 from graphstore_async.fetching import Fetcher
+from graphstore_async.metrics import Metrics
 from graphstore_async.repositories import Repositories
 from graphstore_async.settings import Settings
 from graphstore_async.store.embedded import EmbeddedStore
+from graphstore_async.store.limits import StorePools
 from graphstore_async.tasks.delivery import Deliverer
 from graphstore_async.tasks.idempotency import IdempotencyKeys
+from graphstore_async.tasks.liveness import Workers
 from graphstore_async.tasks.queue import Queue
 from graphstore_async.tasks.records import Tasks
+from graphstore_async.tasks.service import running_worker, runtime_of
 from graphstore_async.tasks.spool import Spool
-from graphstore_async.tasks.worker import Runtime, running_worker
 from graphstore_async.web import admin, graphstore, sparql, tasks, views
 from graphstore_async.web.context import (
     ACCESS,
     EGRESS,
     FETCHER,
     IDEMPOTENCY,
+    METRICS,
     QUEUE,
     REDIS,
     REPOSITORIES,
     SETTINGS,
     SPOOL,
     TASKS,
+    WORKERS,
 )
-from graphstore_async.web.middlewares import authenticate, problems
+from graphstore_async.web.middlewares import authenticate, observe, problems
 from graphstore_async.web.protocol import ProblemApplication
 
 REPO = "/{account}/{repo}"
+STORE_CLOSE_S = 3.0  # at shutdown, closing the stores waits at most this long
 
 
 def create_app(settings: Settings, access: AccessControl | None = None) -> web.Application:
     app = ProblemApplication(
-        middlewares=[problems, authenticate],
+        middlewares=[observe, problems, authenticate],
         # Bodies are decoded by us (web/bodies.py), with a bound on gzip expansion; forms are small.
         handler_args={"auto_decompress": False, "max_field_size": settings.max_header_bytes},
         client_max_size=16 * 1024 * 1024,
@@ -51,12 +57,15 @@ def create_app(settings: Settings, access: AccessControl | None = None) -> web.A
     app[SETTINGS] = settings
     app[ACCESS] = access if access is not None else AccessControl.from_toml(settings.config_file)
     app[EGRESS] = EgressPolicy.from_settings(settings)
+    app[METRICS] = Metrics()  # this application's own registry: never prometheus_client's global one
     app.cleanup_ctx.append(_repositories)
+    app.cleanup_ctx.append(_metrics)
     app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_tasks)
 
     app.router.add_get("/health", admin.health)
     app.router.add_get("/ready", admin.ready)
+    app.router.add_get("/metrics", admin.metrics)
     app.router.add_get("/tasks", tasks.listing)
     app.router.add_get("/tasks/{task_id}", tasks.monitor)
     app.router.add_delete("/tasks/{task_id}", tasks.cancel)
@@ -82,12 +91,20 @@ def create_app(settings: Settings, access: AccessControl | None = None) -> web.A
 async def _repositories(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     settings.repositories_dir.mkdir(parents=True, exist_ok=True)
-    executor = ThreadPoolExecutor(max_workers=settings.store_threads, thread_name_prefix="store")
-    app[REPOSITORIES] = Repositories(settings.repositories_dir, EmbeddedStore.opener(executor, settings))
+    pools = StorePools.create(settings)  # reads, writes and syntax checks: none waits for another
+    app[REPOSITORIES] = Repositories(settings.repositories_dir, EmbeddedStore.opener(pools, settings))
     yield
-    await app[REPOSITORIES].close()
-    # Waiting for store threads must not block the loop: a thread may be waiting for the loop.
-    await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+    # Bounded: a store thread may still run a query that nobody waits for and the engine cannot interrupt (and
+    # closing a store waits for its writes, and for a free thread). Store threads are not joined here, as they
+    # may never end: `serve` exits without the busy ones (supervisor.exit_unless_threads_busy).
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(app[REPOSITORIES].close(), STORE_CLOSE_S)
+    pools.shutdown(wait=False)
+
+
+async def _metrics(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[METRICS].close()  # statement counts still running stop before the stores close
 
 
 async def _redis(app: web.Application) -> AsyncIterator[None]:
@@ -104,17 +121,19 @@ async def _tasks(app: web.Application) -> AsyncIterator[None]:
     app[TASKS] = Tasks(app[REDIS], settings)
     app[QUEUE] = Queue(app[REDIS], settings)
     app[SPOOL] = Spool(settings)
+    await asyncio.to_thread(app[SPOOL].sweep_sync)  # before any request: what is there was left by a crash
     app[IDEMPOTENCY] = IdempotencyKeys(app[REDIS], settings)
     app[FETCHER] = Fetcher.from_settings(settings)
+    app[WORKERS] = Workers(app[REDIS], settings)
     try:
         if not settings.worker:
             yield
             return
         deliverer = Deliverer(settings)
-        runtime = Runtime(settings, app[TASKS], app[QUEUE], app[SPOOL], app[REPOSITORIES], app[ACCESS], deliverer,
-                          app[FETCHER])
+        runtime = runtime_of(settings, app[REDIS], app[REPOSITORIES], app[ACCESS], deliverer, app[FETCHER])
+        runtime.metrics = runtime.dispatcher.metrics = app[METRICS]  # /metrics shows this worker's tasks
         try:
-            async with running_worker(runtime):
+            async with running_worker(runtime, app[WORKERS]):
                 yield
         finally:
             await deliverer.close()

@@ -11,6 +11,7 @@ Request-ID (an idempotency key). Then the record and the job are written in one 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,13 +25,16 @@ from graphstore_async.operations import Kind, Operation
 from graphstore_async.tasks.idempotency import fingerprint
 from graphstore_async.tasks.provenance import NOTIFICATION_FORMATS
 from graphstore_async.tasks.queue import QueueFullError
-from graphstore_async.tasks.records import CAPTURED_HEADERS, RequestRecord, Tasks, new_task_id
+from graphstore_async.tasks.records import Tasks, new_task_id
+from graphstore_async.tasks.request import CAPTURED_HEADERS, RequestRecord
 from graphstore_async.web import context
 from graphstore_async.web.monitor import result_response, wait_for_end
 from graphstore_async.web.preferences import Preferences, parse_prefer
 
 RETRY_AFTER_S = 5  # a full queue
 RETRY_AFTER_MONITOR_S = 1  # a task's monitor
+RESENT_HEADERS = ("Client-Request-ID", "Asynchronous-Authorization", "Authorization")  # the location: egress.py
+_VISIBLE_ASCII = re.compile(r"[\x20-\x7e\t]*")
 
 
 class BadAsyncHeader(BadRequest):
@@ -60,6 +64,7 @@ def async_terms(request: web.Request, policy: EgressPolicy) -> Terms | None:
     preferences = parse_prefer(request.headers.getall("Prefer", []))
     if mode == "execute" and not preferences.asynchronous:
         return None
+    _check_resendable(request)
     if preferences.callback_url is not None:
         _check_location(policy, request, preferences.callback_url, "Prefer")
     method = request.headers.get("Asynchronous-Method", "POST").strip().upper()
@@ -76,6 +81,15 @@ def async_terms(request: web.Request, policy: EgressPolicy) -> Terms | None:
     content_type = request.headers.get("Asynchronous-Content-Type")
     return Terms(new_task_id(), mode == "notify", location, method, encoding,
                  formats.media_type_of(content_type) if content_type else None, preferences)
+
+
+def _check_resendable(request: web.Request) -> None:
+    """The headers a notification sends again must be sendable again: visible ASCII (a value aiohttp decoded
+    from bytes that are not UTF-8, or one with control characters, would make the notification impossible)."""
+    for name in RESENT_HEADERS:
+        value = request.headers.get(name)
+        if value is not None and not _VISIBLE_ASCII.fullmatch(value):
+            raise BadAsyncHeader(f"{name} must be printable ASCII: a notification carries it again", header=name)
 
 
 def _check_location(policy: EgressPolicy, request: web.Request, url: str, header: str) -> None:
@@ -159,6 +173,7 @@ async def _queue(request: web.Request, op: Operation, terms: Terms) -> None:
     except QueueFullError as exc:  # the caller removes what it spooled for the task
         raise Unavailable("the task queue is full; try again later", headers={"Retry-After": str(RETRY_AFTER_S)},
                           ) from exc
+    request.app[context.METRICS].task_event(terms.task_id, "pending", kind=op.kind, user=principal.account)
 
 
 async def _accepted(request: web.Request, terms: Terms, op: Operation) -> web.StreamResponse:

@@ -11,9 +11,11 @@ from redis.asyncio import Redis
 from graphstore_async.auth import AccessControl, Grant, Principal
 from graphstore_async.egress import EgressPolicy, networks
 from graphstore_async.fetching import Fetcher
+from graphstore_async.metrics import Metrics
 from graphstore_async.repositories import Repositories, Repository, repository_id
 from graphstore_async.settings import Settings
 from graphstore_async.tasks.idempotency import IdempotencyKeys
+from graphstore_async.tasks.liveness import Workers
 from graphstore_async.tasks.queue import Queue
 from graphstore_async.tasks.records import Tasks
 from graphstore_async.tasks.spool import Spool
@@ -25,10 +27,12 @@ QUEUE = web.AppKey("queue", Queue)
 SPOOL = web.AppKey("spool", Spool)
 EGRESS = web.AppKey("egress", EgressPolicy)
 FETCHER = web.AppKey("fetcher", Fetcher)  # SPARQL LOAD sources, through the egress policy
+WORKERS = web.AppKey("workers", Workers)  # live workers (heartbeats in Redis), for /ready
 IDEMPOTENCY = web.AppKey("idempotency", IdempotencyKeys)
 ACCESS = web.AppKey("access", AccessControl)
 REPOSITORIES = web.AppKey("repositories", Repositories)
 REDIS = web.AppKey("redis", Redis)
+METRICS = web.AppKey("metrics", Metrics)  # this application's registry (and its worker's)
 PRINCIPAL = web.RequestKey("principal", Principal)  # set by the authenticate middleware
 
 

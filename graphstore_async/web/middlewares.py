@@ -1,4 +1,5 @@
-"""Middlewares: every error becomes problem+json; every request gets its principal.
+"""Middlewares: every request is counted and logged in one line; every error becomes problem+json; every request
+gets its principal.
 
 What aiohttp's HTTP protocol refuses before any middleware runs (a request it cannot parse, a header too large,
 no Host) becomes problem+json too: protocol_problem says which, and app.py's protocol answers it.
@@ -6,18 +7,24 @@ no Host) becomes problem+json too: protocol_problem says which, and app.py's pro
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+import uuid
 from http import HTTPStatus
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.typedefs import Handler
+from redis.exceptions import RedisError
 
-from graphstore_async import errors
-from graphstore_async.web.context import ACCESS, PRINCIPAL
+from graphstore_async import errors, logs
+from graphstore_async.metrics import CLIENT_CLOSED, UNMATCHED
+from graphstore_async.web.context import ACCESS, METRICS, PRINCIPAL
 from graphstore_async.web.responses import problem
 
 log = logging.getLogger(__name__)
+REDIS_RETRY_AFTER_S = 5
 
 _BY_STATUS: dict[int, type[errors.GraphStoreError]] = {
     400: errors.BadRequest,
@@ -34,10 +41,41 @@ _BY_STATUS: dict[int, type[errors.GraphStoreError]] = {
 
 
 @web.middleware
+async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The request's metrics and its one log line (graphstore_async.metrics), and its id on every line logged
+    while it is handled. Outermost: it sees the status that problems made of an error."""
+    logs.REQUEST_ID.set(uuid.uuid4().hex)  # the request's own task (aiohttp runs each in one): no reset needed
+    started = time.perf_counter()
+    status, task_id = 500, request.match_info.get("task_id")
+    try:
+        response = await handler(request)
+        status, task_id = response.status, response.headers.get("Request-ID", task_id)
+        return response
+    except web.HTTPException as exc:  # a redirect, which problems lets through
+        status = exc.status
+        raise
+    except asyncio.CancelledError:  # the server is stopping and gave up on it (or the client left)
+        status = CLIENT_CLOSED
+        raise
+    finally:
+        principal = request.get(PRINCIPAL)
+        request.app[METRICS].request(method=request.method, route=route_of(request), status=status,
+                                     duration_s=time.perf_counter() - started, path=request.rel_url.raw_path,
+                                     user=principal.account if principal else None, task_id=task_id)
+
+
+def route_of(request: web.Request) -> str:
+    """The template of the route that matched (`/{account}/{repo}/sparql`), never the path: labels stay few."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else UNMATCHED
+
+
+@web.middleware
 async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except errors.GraphStoreError as exc:
+        request.app[METRICS].count_redis_error(exc)
         if exc.status >= 500:
             log.error("%s %s failed: %s", request.method, request.path, exc.detail)
         return problem(exc)
@@ -45,9 +83,33 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         if exc.status < 400:
             raise
         return problem(_from_http(exc, request))
-    except Exception:
+    except RedisError as exc:  # Redis away: asynchronous work and /tasks wait for it; synchronous work goes on
+        request.app[METRICS].count_redis_error(exc)
+        log.warning("%s %s: Redis is unreachable: %s", request.method, request.path, exc)
+        return problem(errors.TasksUnavailable(
+            "asynchronous requests and task state are unavailable: the task store (Redis) does not answer; "
+            "synchronous requests still work", headers={"Retry-After": str(REDIS_RETRY_AFTER_S)}))
+    except Exception as exc:
+        if isinstance(exc, ConnectionError) and _client_gone(request):
+            return _client_closed(request)
         log.exception("%s %s failed", request.method, request.path)
         return problem(errors.GraphStoreError("the server failed to handle this request; the failure is logged"))
+
+
+def _client_gone(request: web.Request) -> bool:
+    """Whether the client's own connection is closed (and not, say, a store's or a receiver's)."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+def _client_closed(request: web.Request) -> web.StreamResponse:
+    """The client went away before the answer was complete — often after reading all of it, before the final
+    chunk: nothing went wrong here, so no traceback (aiohttp's ClientConnectionResetError "Cannot write to
+    closing transport"). The answer made for it is never sent: aiohttp, finding the transport closed, drops it
+    quietly; it is logged with status 499."""
+    log.debug("%s %s: the client closed the connection before the answer was complete", request.method,
+              request.path)
+    return web.Response(status=CLIENT_CLOSED)
 
 
 def _from_http(exc: web.HTTPException, request: web.Request) -> errors.GraphStoreError:

@@ -41,6 +41,13 @@ async def stream(
             async for chunk in body:
                 await response.write(chunk)
         await response.write_eof()
+    except GraphStoreError:
+        # Once the status and part of the body are sent the answer cannot become a problem (the problem made of
+        # it would be written into the body): the connection is cut before the body's end instead, so that no
+        # client takes the part for the whole. E.g. a query past its time limit while its result streams.
+        if response.prepared and request.transport is not None:
+            request.transport.close()
+        raise
     finally:
         await body.aclose()
     return response

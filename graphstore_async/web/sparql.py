@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
@@ -12,7 +13,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 from multidict import MultiDict
 
-from graphstore_async import bounds, formats, sparqltext
+from graphstore_async import bounds, formats, params, sparqltext
 from graphstore_async.auth import Grant
 from graphstore_async.egress import EgressRefused, exempt_origin
 from graphstore_async.errors import BadRequest, FetchRefused, UnsupportedMediaType
@@ -163,6 +164,21 @@ def load_operation(request: web.Request, text: str, repo_id: str) -> Operation:
     return Operation(Kind.UPDATE, repo_id, text=text, source=source, silent=load.silent, graph=graph)
 
 
+def time_limited(request: web.Request, op: Operation, asked: Sequence[str], *, task: bool) -> Operation:
+    """A query with its limits: the `timeout` asked (seconds), capped by query_timeout_s, or by
+    task_query_timeout_s for a task; the caller's account, whose share of query threads it takes; and, run now,
+    how long it may wait for a slot (a task waits within its time limit)."""
+    if len(asked) > 1:
+        raise BadRequest("timeout is given more than once", parameter="timeout")
+    settings = context.settings(request)
+    cap = (settings.task_query_timeout_s if task else settings.query_timeout_s) or None
+    timeout = params.seconds(asked[0], what="timeout") if asked else None
+    if cap is not None:
+        timeout = cap if timeout is None else min(timeout, cap)
+    return dataclasses.replace(op, timeout_s=timeout, account=context.principal(request).account,
+                               slot_wait_s=None if task else settings.query_slot_wait_s)
+
+
 def fetcher_for(request: web.Request) -> FetchSource:
     own = exempt_origin(context.settings(request), context.bound_url(request))
 
@@ -191,6 +207,10 @@ async def handle(request: web.Request) -> web.StreamResponse:
         op = operation_of(request, read, repo.id, shape, terms)
     else:
         op = await asyncio.to_thread(operation_of, request, read, repo.id, shape, terms)
+    if op.kind is Kind.QUERY:
+        op = time_limited(request, op, read.params.getall("timeout", []), task=terms is not None)
+    elif "timeout" in read.params:
+        raise BadRequest("timeout applies to queries; an update is not time-limited", parameter="timeout")
     if terms is not None:
         if op.source is None:  # a LOAD was parsed whole by us
             await check_syntax(repo.store, text, shape, update=read.update is not None)

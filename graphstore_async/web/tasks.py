@@ -21,6 +21,7 @@ from aiohttp import web
 
 from graphstore_async import formats, params
 from graphstore_async.errors import BadRequest, Conflict, TaskGone, TaskNotFound, Unauthorized
+from graphstore_async.operations import Kind
 from graphstore_async.tasks import provenance
 from graphstore_async.tasks.records import Task
 from graphstore_async.taskstatus import TaskStatus
@@ -65,13 +66,29 @@ async def cancel(request: web.Request) -> web.Response:
     task = await visible_task(request)
     outcome = await request.app[context.TASKS].cancel(task.id)
     if outcome == "cancelled":
+        request.app[context.METRICS].task_event(task.id, "cancelled", kind=task.operation.kind, user=task.account)
         return web.Response(status=204)
     if outcome == "interrupting":
-        return web.Response(status=202, headers={"Location": f"{_monitor(request, task.id)}/status"})
+        detail = (f"task {task.id} is running; it stops within {context.settings(request).heartbeat_s:g} s (its "
+                  "next heartbeat) and ends as cancelled. " + _stopping(task))
+        return web.json_response({"id": task.id, "status": TaskStatus.RUNNING.value, "cancellation": "requested",
+                                  "detail": detail}, status=202,
+                                 headers={"Location": f"{_monitor(request, task.id)}/status"})
     if outcome == "committing":
         raise Conflict(f"task {task.id} is writing to the store and can no longer be cancelled", task=task.id)
     raise Conflict(f"task {task.id} has ended ({(await request.app[context.TASKS].get(task.id) or task).status.value}"
                    "); there is nothing to cancel", task=task.id)
+
+
+def _stopping(task: Task) -> str:
+    """What stops when a running task is cancelled, and what runs on: the engine cannot interrupt a query."""
+    if task.operation.kind is Kind.QUERY:
+        return ("Its result is discarded. The engine cannot interrupt a query: one still being evaluated keeps its "
+                "store thread, and one of its account's query slots, until the engine returns; one whose result is "
+                "being written stops at its next write.")
+    if task.operation.kind is Kind.GRAPH_GET:
+        return "Its result is discarded; the export stops at its next write."
+    return "It stops before it changes the store, and changes nothing."
 
 
 async def status(request: web.Request) -> web.Response:
@@ -151,11 +168,14 @@ async def status_document(request: web.Request, task: Task) -> dict[str, Any]:
         "request": task.record.public(),
         "client_request_id": task.record.header("Client-Request-ID"),
         "notification": {"location": task.record.header("Asynchronous-Location"), "delivery": task.delivery,
+                         "error": task.delivery_error,
                          "attempts": [a for a in attempts if a.get("kind", "notification") == "notification"]},
         "callback": {"url": task.record.header("Prefer-Callback"), "delivery": task.callback,
-                     "attempts": [a for a in attempts if a.get("kind") == "callback"]},
+                     "error": task.callback_error, "attempts": [a for a in attempts if a.get("kind") == "callback"]},
         "links": {"monitor": monitor_url, "status": f"{monitor_url}/status", "events": f"{monitor_url}/events"},
     }
+    if task.status is TaskStatus.CANCELLED and task.started and task.operation.kind.reads_only:
+        document["cancellation"] = "cancelled while it ran. " + _stopping(task)
     if task.status is TaskStatus.PENDING:
         document["progress"]["queue_position"] = await request.app[context.QUEUE].position(task.id)
     return document

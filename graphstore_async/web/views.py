@@ -22,7 +22,14 @@ from graphstore_async.operations import Kind, Operation, execute
 from graphstore_async.web import asynchronous, context
 from graphstore_async.web.bodies import read_small
 from graphstore_async.web.responses import respond
-from graphstore_async.web.sparql import MAX_OPERATION_BYTES, OFF_LOOP_CHARS, bounded, check_syntax, result_formats
+from graphstore_async.web.sparql import (
+    MAX_OPERATION_BYTES,
+    OFF_LOOP_CHARS,
+    bounded,
+    check_syntax,
+    result_formats,
+    time_limited,
+)
 
 # The endpoints that share the view's URL space, and the methods they take: a PUT there that is not a view
 # definition is a wrong method (405), not a view named "sparql" (400).
@@ -112,6 +119,7 @@ async def run(request: web.Request) -> web.StreamResponse:
         fmt = fmt or formats.negotiate(accept or None, offers, default)
     op = Operation(Kind.QUERY, repo.id, text=query, result_type=fmt.media_type,
                    base_iri=f"{context.base_url(request)}/{repo.id}/{name}")
+    op = time_limited(request, op, [arguments["timeout"]] if "timeout" in arguments else [], task=terms is not None)
     if terms is not None:
         return await asynchronous.submit(request, op, terms, [hashlib.sha256(query.encode()).hexdigest()])
     return await respond(request, await execute(op, repo.store))

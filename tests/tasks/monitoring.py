@@ -146,8 +146,8 @@ def write_triples(path: Path, name: str, count: int) -> None:
 
 @dataclass
 class Gate:
-    """A notification receiver that holds every request until released: with `worker_jobs=1`, a task notifying
-    it keeps the worker's only job slot busy, so the tasks behind it stay pending."""
+    """A source that holds every request until released: with `worker_jobs=1`, a task fetching from it keeps the
+    worker's only job slot busy, so the tasks behind it stay pending."""
 
     base: str = ""
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
@@ -178,10 +178,12 @@ async def start_gate(aiohttp_server: AiohttpServer) -> Gate:
 
 
 async def hold_the_worker(http: aiohttp.ClientSession, running: Running, gate: Gate) -> str:
-    """Submit a small notify-mode import whose notification the gate holds; returns once the worker is held."""
-    async with http.put(running.repo_url("/service?default"), data=b"<urn:x:held> <urn:x:p> <urn:x:o> .\n",
-                        headers={"Content-Type": NT, "Accept-Asynchronous": "notify",
-                                 "Asynchronous-Location": gate.url()}) as response:
+    """Submit a task whose execution the gate holds — a LOAD SILENT of a source the gate does not answer (so the
+    server needs allow_load, and the gate in notify_allow) — and return once the worker's slot is held. (A held
+    notification no longer holds a slot: deliveries are jobs of their own.)"""
+    async with http.post(running.repo_url("/sparql"), data=f"LOAD SILENT <{gate.url()}>",
+                         headers={"Content-Type": "application/sparql-update",
+                                  "Prefer": "respond-async"}) as response:
         assert response.status == 202, await response.text()
         held = response.headers["Request-ID"]
     await asyncio.wait_for(gate.arrived.wait(), 20)

@@ -70,7 +70,8 @@ async def test_cancelled_queued_task_never_runs_and_notifies_cancelled(
     """One job slot, held by a first task whose notification the gate holds: the second waits in the queue, is
     cancelled there, and when the slot frees only its notification (gsa:Cancelled) goes out."""
     receiver = await start_receiver()
-    running = await start_server(notify_allow=(receiver.host_port, gate.host_port), worker_jobs=1)
+    running = await start_server(notify_allow=(receiver.host_port, gate.host_port), worker_jobs=1,
+                                 allow_load=True)
     await create_repository(http, running)
     held = await hold_the_worker(http, running, gate)
     before = await dump_dataset(http, running)

@@ -168,7 +168,8 @@ async def read_events(http: aiohttp.ClientSession, url: str, first: asyncio.Even
 async def test_events_follow_an_import_to_its_end(start_server: StartServer, gate: Gate, tmp_path: Path,
                                                   http: aiohttp.ClientSession) -> None:
     """The import waits behind a held task, so the stream starts while it is pending; then it runs and ends."""
-    running = await start_server(notify_allow=(gate.host_port,), worker_jobs=1, heartbeat_s=0.05)
+    running = await start_server(notify_allow=(gate.host_port,), worker_jobs=1, heartbeat_s=0.05,
+                                 allow_load=True)
     await create_repository(http, running)
     await hold_the_worker(http, running, gate)
     path = tmp_path / "import.nt"

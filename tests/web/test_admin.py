@@ -51,7 +51,15 @@ async def test_unknown_path_is_404_problem(server: Running, http: aiohttp.Client
 async def test_ready_with_redis_answering(server: Running, http: aiohttp.ClientSession) -> None:
     async with http.get(server.url("/ready")) as response:
         assert response.status == 200
-        assert (await response.json())["checks"] == {"redis": "ok", "store": "ok"}
+        assert (await response.json())["checks"] == {"redis": "ok", "workers": "ok", "store": "ok"}
+
+
+async def test_ready_without_a_live_worker_is_503(start_server: StartServer, http: aiohttp.ClientSession) -> None:
+    running = await start_server(worker=False)  # and no worker process either: nothing would run a task
+    async with http.get(running.url("/ready")) as response:
+        assert response.status == 503
+        problem = await response.json(content_type="application/problem+json")
+    assert problem["checks"] == {"redis": "ok", "workers": "no live worker is taking tasks", "store": "ok"}, problem
 
 
 async def test_ready_without_redis_is_503(start_server: StartServer, http: aiohttp.ClientSession) -> None:
