@@ -8,6 +8,7 @@ bound, so a full queue refuses a task without leaving half of it behind.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -19,6 +20,7 @@ from arq.jobs import serialize_job
 from arq.worker import Retry, Worker, func
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.exceptions import RedisError
 
 from graphstore_async.settings import Settings
 
@@ -219,10 +221,21 @@ def create_worker(settings: Settings, run_task: JobFunction, ctx: dict[str, Any]
 
 
 async def stop_worker(worker: Worker, grace_s: float) -> None:
-    """Stop taking jobs; let running ones finish for `grace_s`; the rest are cancelled, which arq requeues."""
+    """Stop taking jobs; let running ones finish for `grace_s`; the rest are cancelled, which arq requeues; then
+    close the worker's Redis pool — whatever the jobs ended with. (arq's own Worker.close gathers its jobs
+    without return_exceptions, so a cancelled job's CancelledError escaped from it and left the pool open.)"""
     worker.allow_pick_jobs = False
     running = [t for t in worker.tasks.values() if not t.done()]
     if running:
         await asyncio.wait(running, timeout=grace_s)
-    await worker.close()
+    for task in worker.tasks.values():
+        task.cancel()
+    await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
+    if worker.main_task is not None:
+        worker.main_task.cancel()
+        await asyncio.gather(worker.main_task, return_exceptions=True)
+    if worker._pool is not None:  # arq keeps the pool it made to itself
+        pool, worker._pool = worker._pool, None
+        with contextlib.suppress(RedisError, OSError):
+            await pool.close(close_connection_pool=True)
 
