@@ -41,7 +41,7 @@ from graphstore_async.store import (
 
 FetchSource = Callable[[str], AbstractAsyncContextManager[Source]]  # a LOAD's URL, fetched into a spool file
 MayWrite = Callable[[], Coroutine[Any, Any, bool]]  # the commit point: asked just before the first change; False: stop
-MAY_WRITE_TIMEOUT_S = 10.0
+MAY_WRITE_TIMEOUT_S = 600.0  # a store thread waits this long for the commit point (Redis may be away)
 
 
 class Kind(Enum):

@@ -9,16 +9,17 @@ flushes the store's memtables and hard-links its files (~0.1 s here, mostly the 
 and no memory), and the checkpoint opened read-only (~20 ms) is the store as it was. A write in batches therefore
 runs as follows (embedded.py, `EmbeddedStore._isolated`):
 
-1. `Checkpoint.take`: the store is checkpointed into `{store}.checkpoint-{id}.new`, renamed `{store}.checkpoint-{id}`
-   once complete. From that rename on, the write is *armed*: `recover` rolls the store back to the checkpoint
-   when it is next opened.
+1. `Checkpoint.take`: the store is checkpointed into `{store}.checkpoint-{id}/`; once that is complete the file
+   `{store}.checkpoint-{id}.armed` is made. From then on `recover` rolls the store back to the checkpoint when it
+   is next opened.
 2. Readers are given the checkpoint; the write runs on the store itself.
-3. `Checkpoint.commit`: the checkpoint is renamed `{store}.checkpoint-{id}.old`. That rename is the commit point: from
-   then on the store is the new state, whatever happens. Readers are given the store again.
-4. The old checkpoint's directory is removed once no call on the store could still be reading it (`sweep`), or
-   when the store is next opened (`recover`).
+3. `Checkpoint.commit`: the `.armed` file is removed. That is the commit point: from then on the store is the new
+   state, whatever happens. Readers are given the store again.
+4. The checkpoint's directory is removed once no call on the store could still be reading it (`sweep`), or when
+   the store is next opened (`recover`).
 
-Its files are hard links: a checkpoint holds disk space only for the data the write replaced, until it is removed.
+A checkpoint's directory is never renamed while it is open: RocksDB opens its files by name as it first needs
+them. Its files are hard links, so it holds disk space only for the data the write replaced, until it is removed.
 """
 
 from __future__ import annotations
@@ -34,13 +35,13 @@ import pyoxigraph as ox
 
 log = logging.getLogger(__name__)
 
-_ARMED = ".checkpoint-"
-_NEW, _OLD = ".new", ".old"
+_NAME = ".checkpoint-"
+_ARMED = ".armed"
 _DISCARDED = ".discarded"
 
 
 class Checkpoint:
-    """The state of the store at `path` before a write; armed while it exists under its own name."""
+    """The state of the store at `path` before a write; armed while its `.armed` file exists."""
 
     def __init__(self, path: Path, armed: Path, store: Any) -> None:
         self._path = path
@@ -49,50 +50,73 @@ class Checkpoint:
 
     @classmethod
     def take(cls, path: Path, live: Any) -> Checkpoint:
-        armed = path.with_name(f"{path.name}{_ARMED}{uuid.uuid4().hex[:12]}")
-        new = armed.with_name(armed.name + _NEW)
-        live.backup(str(new))  # flushes the store's memtables, then links its files
-        store = ox.Store.read_only(str(new))  # opened before the rename: nothing to roll back if it fails
-        new.rename(armed)
+        directory = path.with_name(f"{path.name}{_NAME}{uuid.uuid4().hex[:12]}")
+        live.backup(str(directory))  # flushes the store's memtables, then links its files
+        store = ox.Store.read_only(str(directory))
+        armed = directory.with_name(directory.name + _ARMED)
+        armed.touch(exist_ok=False)
         _sync_directory(path.parent)
         return cls(path, armed, store)
 
     def commit(self) -> None:
         """The write is done (or was undone): the store stays as it is now."""
-        self._armed.rename(self._armed.with_name(self._armed.name + _OLD))
+        self._armed.unlink()
         _sync_directory(self._path.parent)
 
     @staticmethod
     def recover(path: Path) -> None:
         """Before the store at `path` opens: roll back a write that a crash cut short, and remove what earlier writes
-        left. Every step is a rename or the removal of a directory nobody uses, so a crash in here is recovered from
-        the next time, in the same way."""
+        left; nothing, while the store is open (a write may be running). Each step is a rename, or a removal of
+        something nobody uses, so a crash in here is recovered from the next time, in the same way."""
         discarded = path.with_name(path.name + _DISCARDED)
+        armed = _entries(path, armed=True)  # one at most: one write at a time arms a checkpoint
+        if not (armed or _entries(path, armed=False) or discarded.exists()) or _in_use(path):
+            return
         shutil.rmtree(discarded, ignore_errors=True)
-        armed = [p for p in _checkpoints(path) if not p.name.endswith((_NEW, _OLD))]
+        for marker in armed[:1]:
+            directory = marker.with_name(marker.name.removesuffix(_ARMED))
+            if directory.is_dir():  # else a recovery cut short has put it in place already
+                log.warning("a write into the store at %s was cut short; it is rolled back to its state before", path)
+                if path.exists():
+                    path.rename(discarded)
+                directory.rename(path)
+                _sync_directory(path.parent)
+        for marker in armed:
+            marker.unlink()
         if armed:
-            if len(armed) > 1:  # cannot happen (one write at a time): each holds the same state, so take the first
-                log.error("the store at %s has %d armed checkpoints", path, len(armed))
-            log.warning("a write into the store at %s was cut short; it is rolled back to its state before", path)
-            if path.exists():
-                path.rename(discarded)
-            armed[0].rename(path)
             _sync_directory(path.parent)
             shutil.rmtree(discarded, ignore_errors=True)
         Checkpoint.sweep(path)
 
     @staticmethod
     def sweep(path: Path) -> None:
-        """Remove the store's committed checkpoints and those never armed (none is read: the caller knows)."""
-        for leftover in _checkpoints(path):
-            if leftover.name.endswith((_NEW, _OLD)):
-                shutil.rmtree(leftover, ignore_errors=True)
+        """Remove the store's checkpoints that are not armed: committed, or never completed (the caller knows that
+        none is being read)."""
+        for directory in _entries(path, armed=False):
+            if not directory.with_name(directory.name + _ARMED).exists():
+                shutil.rmtree(directory, ignore_errors=True)
 
 
-def _checkpoints(path: Path) -> list[Path]:
+def _in_use(path: Path) -> bool:
+    """Whether the store is open, in this process or another (its checkpoints are then that writer's business):
+    RocksDB's own lock says so."""
+    if not path.is_dir():
+        return False
+    try:
+        probe = ox.Store(str(path))
+    except OSError:
+        return True
+    del probe  # closed: the lock is free again
+    return False
+
+
+def _entries(path: Path, *, armed: bool) -> list[Path]:
+    """The `.armed` files of the store's checkpoints, or their directories."""
     if not path.parent.is_dir():
         return []
-    return sorted(p for p in path.parent.iterdir() if p.name.startswith(path.name + _ARMED))
+    prefix = path.name + _NAME
+    return sorted(p for p in path.parent.iterdir()
+                  if p.name.startswith(prefix) and p.name.endswith(_ARMED) == armed)
 
 
 def _sync_directory(directory: Path) -> None:

@@ -21,19 +21,21 @@ REMOVE_BATCH = 10_000  # statements removed by one update: it holds them in memo
 FLUSH_EVERY = 20_000  # statements removed between flushes: deletions fill RocksDB's memtables, ~0.6 KiB each
 
 
-def empty(store: Any, target: Any, *, dataset: bool, alone: bool) -> None:
+def empty(store: Any, target: Any, *, dataset: bool, copy_rest_from: Any = None) -> None:
     """Remove what a replacing load replaces: the dataset, or the default graph, by range deletions; a named
-    graph's statements in batches, unless the graph holds every statement in the store (`alone`), when clearing
-    the store does the same at no cost."""
+    graph's statements in batches, or with `copy_rest_from` (the store as it was, much smaller outside the graph)
+    by clearing the store, a range deletion too, and copying back what is outside the graph."""
     if dataset:
         store.clear()
     elif isinstance(target, ox.DefaultGraph):
         store.clear_graph(target)
-    elif alone:
-        others = [name for name in store.named_graphs() if name != target]  # empty graphs: they stay
+    elif copy_rest_from is not None:
         store.clear()
-        for name in others:
-            store.add_graph(name)
+        for name in copy_rest_from.named_graphs():
+            if name != target:
+                _copy(copy_rest_from, store, name)
+                store.add_graph(name)  # an empty graph stays too
+        _copy(copy_rest_from, store, ox.DefaultGraph())
     else:
         remove_statements(store, target)
 
@@ -60,9 +62,7 @@ def put_back(store: Any, checkpoint: Any, scope: Any) -> None:
         store.clear_graph(scope)
     else:
         remove_statements(store, scope)
-    quads = checkpoint.quads_for_pattern(None, None, None, scope)
-    while batch := list(itertools.islice(quads, BATCH)):
-        store.bulk_extend(batch)
+    _copy(checkpoint, store, scope)
     if scope is None:
         for name in checkpoint.named_graphs():  # the empty ones too
             store.add_graph(name)
@@ -71,6 +71,13 @@ def put_back(store: Any, checkpoint: Any, scope: Any) -> None:
             store.add_graph(scope)
         else:
             store.remove_graph(scope)
+
+
+def _copy(source: Any, store: Any, graph: Any) -> None:
+    """Copy the statements of `graph` (None: all of them) from `source` into `store`, in batches."""
+    quads = source.quads_for_pattern(None, None, None, graph)
+    while batch := list(itertools.islice(quads, BATCH)):
+        store.bulk_extend(batch)
 
 
 def replace_in_one_update(store: Any, quads: Iterable[Any], target: Any) -> bool:

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from redis.exceptions import RedisError
 
@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 SWEEP_EVERY_S = 600.0
 RETRY_FIRST_S, RETRY_MAX_S = 0.2, 5.0  # back-off while Redis is away
 REDIS_FAULTS = (RedisError, OSError)
+T = TypeVar("T")
 
 
 @dataclass
@@ -123,7 +124,9 @@ class Runtime:
         repo = await self.repositories.get(op.repository)
 
         async def may_write() -> bool:  # the last moment a cancellation can stop the task
-            return not stopped.is_set() and await self.tasks.commit_point(task.id)
+            # Redis away is not a "no": the task waits at its commit point (nothing written yet) until it answers.
+            return not stopped.is_set() and await persistently(lambda: self.tasks.commit_point(task.id),
+                                                               f"the commit point of task {task.id}")
 
         # A merge names its blank nodes after the task, so that a second run adds nothing.
         own = exempt_origin(self.settings, task.base_url)
@@ -202,13 +205,13 @@ async def deliver(ctx: dict[Any, Any], task_id: str, kind: str, number: int) -> 
     await runtime.dispatcher.attempt(task_id, kind, number)
 
 
-async def persistently(step: Callable[[], Awaitable[None]], what: str) -> None:
-    """Do a Redis step that must not be lost (a task's end), trying again with back-off while Redis is away."""
+async def persistently(step: Callable[[], Awaitable[T]], what: str) -> T:
+    """Do a Redis step that must not be lost (a task's end, its commit point), trying again with back-off while
+    Redis is away; its answer."""
     delay = RETRY_FIRST_S
     while True:
         try:
-            await step()
-            return
+            return await step()
         except REDIS_FAULTS as exc:
             log.warning("%s failed (%s); trying again in %.1f s", what, exc, delay)
             await asyncio.sleep(delay)

@@ -26,7 +26,8 @@ from rdflib import Graph
 from rdflib.compare import graph_diff, isomorphic, to_isomorphic
 
 from graphstore_async import formats
-from graphstore_async.store import ALL, GraphName, Source, embedded
+from graphstore_async.errors import StoreUnavailable
+from graphstore_async.store import ALL, GraphName, Source, embedded, writes
 from graphstore_async.store.checkpoints import Checkpoint
 from graphstore_async.store.embedded import EmbeddedStore
 
@@ -34,6 +35,9 @@ G = "http://example.org/g"
 OTHER = "http://example.org/other"
 SMALL = (300, 400)  # old and new statements: one update (at most REPLACE_IN_ONE_UPDATE together)
 LARGE = (3_000, 2_500)  # in batches, under a checkpoint
+# Beside the graph: nothing, a little (the store is cleared and the rest copied back), or much (the old graph's
+# statements are removed one batch at a time).
+BESIDE = {"alone": 0, "beside-little": 7, "beside-much": 1_000}
 
 
 def ntriples(path: Path, count: int, tag: str) -> Path:
@@ -72,6 +76,26 @@ async def store(tmp_path: Path, executor: ThreadPoolExecutor) -> AsyncIterator[E
 
 
 @pytest.fixture
+def removals(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The named graphs whose statements were removed one batch at a time."""
+    removed: list[Any] = []
+    real = writes.remove_statements
+
+    def counted(store: Any, graph: Any) -> None:
+        removed.append(graph)
+        real(store, graph)
+
+    monkeypatch.setattr(writes, "remove_statements", counted)
+    return removed
+
+
+async def beside(store: EmbeddedStore, tmp_path: Path, layout: str) -> None:
+    if BESIDE[layout]:
+        await store.load([Source(ntriples(tmp_path / "other.nt", BESIDE[layout], "other"), formats.N_TRIPLES)],
+                         graph=OTHER, replace=False)
+
+
+@pytest.fixture
 def checkpoints_taken(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     taken: list[Path] = []
     take = Checkpoint.take
@@ -97,26 +121,25 @@ def graph_of(target: str) -> GraphName:
 
 
 @pytest.mark.parametrize("target", ["named", "default", "dataset"])
-@pytest.mark.parametrize("shared", [False, True], ids=["alone", "shared"])
+@pytest.mark.parametrize("layout", list(BESIDE))
 @pytest.mark.parametrize("sizes", [SMALL, LARGE], ids=["one-update", "batches"])
 async def test_replace_leaves_exactly_the_new_content(store: EmbeddedStore, tmp_path: Path,
-                                                      checkpoints_taken: list[Path], target: str, shared: bool,
-                                                      sizes: tuple[int, int]) -> None:
+                                                      checkpoints_taken: list[Path], removals: list[Any],
+                                                      target: str, layout: str, sizes: tuple[int, int]) -> None:
     old, new = ntriples(tmp_path / "old.nt", sizes[0], "old"), ntriples(tmp_path / "new.nt", sizes[1], "new")
     await put(store, old, target)
-    if shared:  # another graph: a named graph's statements are then removed one batch at a time
-        await store.load([Source(ntriples(tmp_path / "other.nt", 7, "other"), formats.N_TRIPLES)], graph=OTHER,
-                         replace=False)
+    await beside(store, tmp_path, layout)
     checkpoints_taken.clear()
     result = await put(store, new, target)
+    kept = BESIDE[layout] and target != "dataset"
     assert (result.created, result.statements) == (False, sizes[1])
-    assert result.removed == sizes[0] + (7 if shared and target == "dataset" else 0)
+    assert result.removed == sizes[0] + (BESIDE[layout] if target == "dataset" else 0)
     assert len(checkpoints_taken) == (0 if sizes is SMALL else 1)
+    assert len(removals) == (sizes is LARGE and target == "named" and layout == "beside-much")
     assert await dumped(store, graph_of(target)) == lines(new)
-    others = await store.named_graphs()
-    if shared and target != "dataset":
+    if kept:
         assert await dumped(store, OTHER) == lines(tmp_path / "other.nt")
-    assert others == ([G] if target == "named" else []) + ([OTHER] if shared and target != "dataset" else [])
+    assert await store.named_graphs() == ([G] if target == "named" else []) + ([OTHER] if kept else [])
     assert leftovers(tmp_path / "store") == []
 
 
@@ -130,14 +153,15 @@ async def test_a_replace_of_the_only_graph_with_statements_keeps_the_empty_graph
     assert await dumped(store, G) == lines(new)
 
 
+@pytest.mark.parametrize("layout", ["beside-little", "beside-much"])
 @pytest.mark.parametrize("pause_after", ["empty", "_add"], ids=["old-graph-removed", "new-graph-written"])
 async def test_readers_see_the_old_graph_until_a_replace_in_batches_commits(
-    store: EmbeddedStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pause_after: str,
+    store: EmbeddedStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pause_after: str, layout: str,
 ) -> None:
     old, new = ntriples(tmp_path / "old.nt", LARGE[0], "old"), ntriples(tmp_path / "new.nt", LARGE[1], "new")
     await put(store, old, "named")
-    await store.load([Source(ntriples(tmp_path / "other.nt", 7, "other"), formats.N_TRIPLES)], graph=OTHER,
-                     replace=False)
+    await beside(store, tmp_path, layout)
+    size = LARGE[0] + BESIDE[layout]
     reached, go_on = threading.Event(), threading.Event()
     real = getattr(embedded, pause_after)
 
@@ -151,7 +175,7 @@ async def test_readers_see_the_old_graph_until_a_replace_in_batches_commits(
     try:
         assert await asyncio.to_thread(reached.wait, 30)
         assert await store.size(G) == LARGE[0]
-        assert await store.size(ALL) == LARGE[0] + 7
+        assert await store.size(ALL) == size
         assert await dumped(store, G) == lines(old)
         assert await store.named_graphs() == [G, OTHER]
         assert await store.graph_exists(G)
@@ -159,17 +183,17 @@ async def test_readers_see_the_old_graph_until_a_replace_in_batches_commits(
         go_on.set()
     await loading
     assert await dumped(store, G) == lines(new)
-    assert await store.size(ALL) == LARGE[1] + 7
+    assert await store.size(ALL) == LARGE[1] + BESIDE[layout]
 
 
-@pytest.mark.parametrize("target", ["named", "default", "dataset"])
+@pytest.mark.parametrize(("target", "layout"), [("named", "beside-little"), ("named", "beside-much"),
+                                                ("default", "beside-little"), ("dataset", "alone")])
 async def test_a_replace_that_fails_half_way_is_put_back(store: EmbeddedStore, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch, target: str) -> None:
+                                                         monkeypatch: pytest.MonkeyPatch, target: str,
+                                                         layout: str) -> None:
     old, new = ntriples(tmp_path / "old.nt", LARGE[0], "old"), ntriples(tmp_path / "new.nt", LARGE[1], "new")
     await put(store, old, target)
-    if target != "dataset":
-        await store.load([Source(ntriples(tmp_path / "other.nt", 7, "other"), formats.N_TRIPLES)], graph=OTHER,
-                         replace=False)
+    await beside(store, tmp_path, layout)
     before = await dumped(store, graph_of(target))
     real = embedded._add
 
@@ -181,7 +205,9 @@ async def test_a_replace_that_fails_half_way_is_put_back(store: EmbeddedStore, t
     with pytest.raises(OSError, match="No space left"):
         await put(store, new, target)
     assert await dumped(store, graph_of(target)) == before
-    assert await store.size(ALL) == LARGE[0] + (0 if target == "dataset" else 7)
+    assert await store.size(ALL) == LARGE[0] + BESIDE[layout]
+    if BESIDE[layout]:
+        assert await dumped(store, OTHER) == lines(tmp_path / "other.nt")
     assert leftovers(tmp_path / "store") == []
     monkeypatch.setattr(embedded, "_add", real)
     await put(store, new, target)  # the store is writable, and what readers see, again
@@ -219,16 +245,14 @@ CHILD = textwrap.dedent("""
 
 @pytest.mark.parametrize(("point", "outcome"), [("empty", "old"), ("_add", "old"), ("commit", "new")],
                          ids=["killed-after-removing", "killed-after-writing", "killed-after-committing"])
-@pytest.mark.parametrize("alone", [True, False], ids=["alone", "shared"])
+@pytest.mark.parametrize("layout", list(BESIDE))
 async def test_a_process_killed_during_a_replace_leaves_old_or_new(tmp_path: Path, executor: ThreadPoolExecutor,
-                                                                   point: str, outcome: str, alone: bool) -> None:
+                                                                   point: str, outcome: str, layout: str) -> None:
     path = tmp_path / "store"
     old, new = ntriples(tmp_path / "old.nt", LARGE[0], "old"), ntriples(tmp_path / "new.nt", LARGE[1], "new")
     store = EmbeddedStore(path, executor)
     await put(store, old, "named")
-    if not alone:
-        await store.load([Source(ntriples(tmp_path / "other.nt", 7, "other"), formats.N_TRIPLES)], graph=OTHER,
-                         replace=False)
+    await beside(store, tmp_path, layout)
     await store.close()
     child = await asyncio.to_thread(subprocess.run, [sys.executable, "-c", CHILD, str(path), str(new), point, G],
                                     capture_output=True, text=True, timeout=60)
@@ -237,14 +261,17 @@ async def test_a_process_killed_during_a_replace_leaves_old_or_new(tmp_path: Pat
     store = EmbeddedStore(path, executor)
     try:
         assert await dumped(store, G) == lines(old if outcome == "old" else new)
-        assert await store.named_graphs() == ([G] if alone else [G, OTHER])
+        assert await store.named_graphs() == ([G, OTHER] if BESIDE[layout] else [G])
+        if BESIDE[layout]:
+            assert await dumped(store, OTHER) == lines(tmp_path / "other.nt")
         assert leftovers(path) == []
     finally:
         await store.close()
 
 
-async def test_a_recovery_cut_short_is_finished_when_the_store_opens(tmp_path: Path,
-                                                                     executor: ThreadPoolExecutor) -> None:
+@pytest.mark.parametrize("cut_after", ["discarding", "restoring"])
+async def test_a_recovery_cut_short_is_finished_when_the_store_opens(tmp_path: Path, executor: ThreadPoolExecutor,
+                                                                     cut_after: str) -> None:
     path = tmp_path / "store"
     old, new = ntriples(tmp_path / "old.nt", 50, "old"), ntriples(tmp_path / "new.nt", 60, "new")
     live = ox.Store(str(path))
@@ -254,13 +281,29 @@ async def test_a_recovery_cut_short_is_finished_when_the_store_opens(tmp_path: P
     live.load(path=str(new), format=ox.RdfFormat.N_TRIPLES, to_graph=ox.NamedNode(G))
     Checkpoint.take(path, live).commit()  # a committed checkpoint left behind: to be removed
     del live, checkpoint
-    path.rename(tmp_path / "store.discarded")  # the first step of a recovery, then the crash
-    store = EmbeddedStore(path, executor)
+    (marker,) = tmp_path.glob("store.checkpoint-*.armed")
+    path.rename(tmp_path / "store.discarded")  # the first step of a recovery
+    if cut_after == "restoring":  # and the second
+        marker.with_name(marker.name.removesuffix(".armed")).rename(path)
+    store = EmbeddedStore(path, executor)  # after the crash
     try:
         assert await dumped(store, G) == lines(old)
         assert leftovers(path) == []
     finally:
         await store.close()
+
+
+async def test_a_store_open_while_a_write_runs_is_not_rolled_back_by_another_opening(
+    store: EmbeddedStore, tmp_path: Path, executor: ThreadPoolExecutor,
+) -> None:
+    old = ntriples(tmp_path / "old.nt", 50, "old")
+    await put(store, old, "named")
+    running = Checkpoint.take(tmp_path / "store", store._ox)  # armed, as while a write runs
+    with pytest.raises(StoreUnavailable):  # RocksDB's lock: and the checkpoint is left alone
+        EmbeddedStore(tmp_path / "store", executor)
+    assert await dumped(store, G) == lines(old)
+    assert [name for name in leftovers(tmp_path / "store") if name.endswith(".armed")]
+    running.commit()
 
 
 async def test_a_small_replace_keeps_every_kind_of_term(store: EmbeddedStore, tmp_path: Path,
