@@ -125,16 +125,18 @@ class Queue:
         job function could mark its task running. A live worker marks the task running within milliseconds,
         so such a mark is a dead worker's (kill -9 between arq's pick and our start)."""
         ids = [raw.decode() for raw in await self._redis.zrange(self.name, 0, limit - 1)]
+        return await self._marked_longer_than(ids, self._in_progress_ms, lapse_s)
+
+    async def _marked_longer_than(self, ids: list[str], held_ms: int, lapse_s: float) -> list[str]:
+        """Of these jobs, those whose in-progress mark (set for `held_ms`) was set more than `lapse_s` ago."""
         if not ids:
             return []
         async with self._redis.pipeline(transaction=False) as pipe:
             for job_id in ids:
                 pipe.pttl(in_progress_key_prefix + job_id)
             remaining = await pipe.execute()
-        held_ms = self._in_progress_ms
         return [job_id for job_id, left in zip(ids, remaining, strict=True)
                 if left is not None and left > 0 and held_ms - left > lapse_s * 1000]
-
 
     async def claim(self, job_id: str, worker_id: str) -> None:
         """A delivery attempt is about to be sent by `worker_id` (so that, if that worker dies, the reaper can
@@ -152,15 +154,7 @@ class Queue:
         stale = [job for job, worker in claimed.items() if worker not in alive]
         head = [job.decode() for job in await self._redis.zrange(self.deliveries, 0, limit - 1)]
         unclaimed = [job for job in head if job not in claimed]
-        if unclaimed:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for job_id in unclaimed:
-                    pipe.pttl(in_progress_key_prefix + job_id)
-                remaining = await pipe.execute()
-            held_ms = self._delivery_in_progress_ms
-            stale += [job for job, left in zip(unclaimed, remaining, strict=True)
-                      if left is not None and left > 0 and held_ms - left > lapse_s * 1000]
-        return stale
+        return stale + await self._marked_longer_than(unclaimed, self._delivery_in_progress_ms, lapse_s)
 
     async def release_delivery(self, job_id: str) -> None:
         await self._release(keys=[in_progress_key_prefix + job_id],
@@ -184,33 +178,26 @@ def delivery_timeout_s(settings: Settings) -> float:
 def create_delivery_worker(settings: Settings, deliver: DeliveryFunction, ctx: dict[str, Any],
                            redis_url: str) -> Worker:
     """The worker of the deliveries queue: short jobs, one attempt each, apart from execution's slots."""
-    timeout_s = delivery_timeout_s(settings)
-    return Worker(
-        functions=[func(cast(Any, deliver), name=DELIVERY_FUNCTION, max_tries=1_000_000, timeout=timeout_s)],
-        queue_name=f"{settings.redis_prefix}:deliveries",
-        redis_settings=RedisSettings.from_dsn(redis_url),
-        ctx=ctx,
-        handle_signals=False,
-        max_jobs=settings.delivery_jobs,
-        job_timeout=timeout_s,
-        keep_result=0,
-        poll_delay=settings.poll_delay_s,
-        job_serializer=dumps,
-        job_deserializer=loads,
-        health_check_interval=60,
-        log_results=False,
-    )
+    return _worker(settings, deliver, DELIVERY_FUNCTION, "deliveries", ctx, redis_url, max_jobs=settings.delivery_jobs,
+                   max_tries=1_000_000, timeout_s=delivery_timeout_s(settings))
 
 
 def create_worker(settings: Settings, run_task: JobFunction, ctx: dict[str, Any], redis_url: str) -> Worker:
+    """The worker of the task queue: one job per task execution."""
+    return _worker(settings, run_task, JOB_FUNCTION, "queue", ctx, redis_url, max_jobs=settings.worker_jobs,
+                   max_tries=1000, timeout_s=settings.job_timeout_s)
+
+
+def _worker(settings: Settings, function: Callable[..., Awaitable[None]], name: str, queue: str,
+            ctx: dict[str, Any], redis_url: str, *, max_jobs: int, max_tries: int, timeout_s: float) -> Worker:
     return Worker(
-        functions=[func(cast(Any, run_task), name=JOB_FUNCTION, max_tries=1000, timeout=settings.job_timeout_s)],
-        queue_name=f"{settings.redis_prefix}:queue",
+        functions=[func(cast(Any, function), name=name, max_tries=max_tries, timeout=timeout_s)],
+        queue_name=f"{settings.redis_prefix}:{queue}",
         redis_settings=RedisSettings.from_dsn(redis_url),
         ctx=ctx,
         handle_signals=False,
-        max_jobs=settings.worker_jobs,
-        job_timeout=settings.job_timeout_s,
+        max_jobs=max_jobs,
+        job_timeout=timeout_s,
         keep_result=0,
         poll_delay=settings.poll_delay_s,
         job_serializer=dumps,
