@@ -64,7 +64,7 @@ class Settings:
     max_query_bytes: int = 10 * 1024**2  # 413 past it
     max_query_depth: int = 64  # nested { ( [
     max_query_terms: int = 8_000  # tokens outside DATA { } and VALUES { } blocks
-    max_json_depth: int = 100  # JSON-LD bodies: nested objects and arrays
+    max_body_depth: int = 100  # JSON-LD bodies: nested objects and arrays
     # A task whose worker died while running it this many times fails instead of running again.
     task_max_crashes: int = 3
     # `serve` runs the server in a child process and starts it again when it crashes (supervisor.py has the rule),

@@ -11,8 +11,9 @@ labels as in SPARQL 1.1's grammar. On that token stream `scan` answers, in one p
   case-insensitively by length, with no word boundary (`SERVICESILENT<…>{}` is SERVICE SILENT, and
   `service:x{}` can be SERVICE `:x`), so a bare word or a prefix that *contains* SERVICE or LOAD counts;
   variables, IRIs, strings and local names cannot hold a keyword the engine would act on;
-* how deep brackets nest and how many tokens lie outside data blocks (DATA { … } and VALUES … { … }): the
-  engine's parser and evaluator recurse on both, and crash the process (stack overflow) past a few thousand.
+* how deep brackets (and RDF 1.2 triple terms, `<< … >>`) nest and how many tokens lie outside data blocks
+  (DATA { … } and VALUES … { … }): the engine's parser and evaluator recurse on both, and crash the process
+  (stack overflow) past a few thousand.
 
 It also writes the protocol's `using-graph-uri` / `using-named-graph-uri` into an update, as USING clauses
 before each top-level WHERE of a DELETE/INSERT operation (SPARQL 1.1 Protocol §2.2.3). The store does the real
@@ -50,13 +51,14 @@ _TOKEN = re.compile(
   | (?P<pname>(?:{_PREFIX})?:(?:{_LOCAL})?)
   | (?P<word>[{_U}][{_CHARS}]*)
   | (?P<number>\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)
-  | (?P<other>.)
+  | (?P<other><<\(|\)>>|<<|>>|.)
     """,
     re.VERBOSE | re.DOTALL,
 )
 _FETCHING = ("SERVICE", "LOAD")
 NO_FETCH = "urn:graphstore-async:not-fetched"
-_OPENING, _CLOSING = frozenset("{(["), frozenset("})]")
+# << >> and <<( )>>: RDF 1.2 triple terms, one level each
+_OPENING, _CLOSING = frozenset(("{", "(", "[", "<<", "<<(")), frozenset(("}", ")", "]", ">>", ")>>"))
 
 
 class QueryForm(Enum):
@@ -87,8 +89,8 @@ class Shape:
     form: QueryForm | None  # None for an update, or text with no query form (the store reports the error)
     service: tuple[str | None, ...]  # each SERVICE's endpoint IRI; None where it is not a plain <IRI>
     load: tuple[str | None, ...]  # each LOAD's source IRI, likewise
-    depth: int  # deepest nesting of { ( [
-    terms: int  # tokens outside DATA { … } and VALUES … { … } blocks
+    depth: int  # deepest nesting of { ( [ << (an upper bound when bounds.sparql did not need to scan)
+    terms: int  # tokens outside DATA { … } and VALUES … { … } blocks (likewise)
     operand_spans: tuple[tuple[int, int], ...] = ()  # where the plain <IRI> operands of SERVICE and LOAD are
 
     @property

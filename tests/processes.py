@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -89,3 +90,12 @@ def stop(process: subprocess.Popen[bytes], log: Path) -> None:
     except subprocess.TimeoutExpired:
         pytest.fail(f"the server did not exit within {STOP_TIMEOUT} s of SIGTERM:\n{log.read_text()}")
     assert code == 0, log.read_text()
+
+
+def count_in_graph(base: str, graph: str, repo: str = "test/repo") -> int:
+    """The statements in a named graph of a running server, by a synchronous COUNT query."""
+    query = f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{graph}> {{ ?s ?p ?o }} }}"
+    status, _, body = fetch(f"{base}/{repo}/sparql?query={urllib.parse.quote(query)}",
+                            headers={"Accept": "application/sparql-results+json"})
+    assert status == 200, body
+    return int(json.loads(body)["results"]["bindings"][0]["n"]["value"])

@@ -8,10 +8,10 @@ import zlib
 
 import pytest
 
-from graphstore_async import bounds
+from graphstore_async import bounds, formats
 from graphstore_async.errors import BadEncoding, FetchRefused, PayloadTooLarge, TooComplex, UnsupportedMediaType
 from graphstore_async.settings import Settings
-from graphstore_async.sparqltext import NO_FETCH, QueryForm, scan, without_fetching
+from graphstore_async.sparqltext import NO_FETCH, QueryForm, Shape, scan, without_fetching
 from graphstore_async.web.bodies import Limits, _Decoder
 
 TARGET = "http://127.0.0.1:1/x"
@@ -114,3 +114,42 @@ def test_every_gzip_member_is_decoded(size: int) -> None:
     raw_deflate = zlib.compress(b"x")
     with pytest.raises(BadEncoding):
         decode(raw_deflate, size)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 1 << 20])
+def test_triple_term_depth_across_chunk_boundaries(size: int) -> None:
+    nested = b"<http://a/o>"
+    for _ in range(70):
+        nested = b"<<( <http://a/s> <http://a/p> " + nested + b" )>>"
+    text = (b"<http://a/s> <http://a/p> " + nested + b' .\n<http://a/x> <http://a/p> "<< << >> \\" <<" .\n'
+            b'<http://a/x> <http://a/p> """a\n<<<<\n""" . # << << <<\nex:a\\#b ex:c <<( ex:d ex:e ex:f )>> .\n'
+            b"<http://a/x#<<> <http://a/p> '<<' .\n")
+    assert bounds.triple_term_depth(chunks_of(text, size)) == 70  # strings, comments, IRIs, escapes: not counted
+    with pytest.raises(TooComplex, match="70 deep"):
+        bounds.check_body(formats.TURTLE, lambda: chunks_of(text, size), 64)
+    bounds.check_body(formats.N_TRIPLES, lambda: chunks_of(b'<a:b> <a:c> "no triple terms" .\n', size), 64)
+
+
+@pytest.mark.parametrize("text", [
+    "SELECT * WHERE { ?s ?p ?o }",
+    "ASK { ?s ?p <<( ?a ?b ?c )>> }",
+    f"SELECT * WHERE {{ SERVICE <{TARGET}> {{}} }}",
+    "PREFIX ex: <http://x/> SELECT ?load WHERE { ?s ex:download ?load }",
+    "SELECT * WHERE " + "{" * 70 + "}" * 70,
+    "SELECT * WHERE { FILTER(" + "+".join("1" * 5000) + ") }",
+])
+def test_the_unscanned_path_decides_as_the_scan_does(text: str) -> None:
+    """bounds.sparql skips the scan for a text too small to break a bound and naming no SERVICE or LOAD: the same
+    answer as scanning, and its depth and terms bound the scan's from above."""
+    found: object
+    try:
+        found = bounds.sparql(text, settings())
+    except (TooComplex, FetchRefused) as exc:
+        found = type(exc)
+    scanned = scan(text)
+    too_complex = scanned.depth > 64 or scanned.terms > 8_000
+    fetches = bool(scanned.service or scanned.load)
+    assert (found is TooComplex) == too_complex and (found is FetchRefused) == (fetches and not too_complex)
+    if isinstance(found, Shape):
+        assert found.form is scanned.form
+        assert found.depth >= scanned.depth and found.terms >= scanned.terms

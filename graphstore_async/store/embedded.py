@@ -5,8 +5,8 @@ to one store are serialized by an asyncio lock: a load in batches must not race 
 within its QueryLimits: a slot of its account's, and a deadline past which its stream is abandoned (streams.py
 says what then stops and what runs on).
 
-A store counts the calls running on its threads. A dropped repository's store is retired: it takes no new work,
-ends its streams, and closes when its last call has returned (a query past its limit may still run in the engine).
+A store counts the calls running on its threads (calls.py): a dropped repository's store is retired, and closes
+when its last call has returned.
 
 Loads are all-or-nothing: every source is parsed once to validate it (and count its statements) before anything
 is written. Then a small load is one transaction (`load`, `extend`, or for a small replace one SPARQL update), and
@@ -19,26 +19,22 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import pyoxigraph as ox
 
-from graphstore_async import bounds, formats
 from graphstore_async.errors import (
-    BadGateway,
     BadRequest,
     Cancelled,
     GraphNotFound,
     QueryTimeout,
     RepositoryNotFound,
     StoreUnavailable,
-    SyntaxProblem,
     UpdateFailed,
 )
 from graphstore_async.formats import Format
@@ -55,44 +51,35 @@ from graphstore_async.store import (
     Source,
     WholeDataset,
 )
+from graphstore_async.store.calls import Calls
 from graphstore_async.store.checkpoints import Checkpoint
 from graphstore_async.store.limits import AccountSlots, Release, StorePools
+from graphstore_async.store.parsing import (
+    DEFAULT_BODY_DEPTH,
+    RDF,
+    RESULTS,
+    parse_options,
+    query_os_error,
+    sparql_syntax_problem,
+    validate,
+)
 from graphstore_async.store.streams import ThreadStream
-from graphstore_async.store.writes import empty, put_back, replace_in_one_update
+from graphstore_async.store.writes import BATCH, add, empty, put_back, replace_in_one_update
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-_RDF = {
-    formats.TURTLE: ox.RdfFormat.TURTLE,
-    formats.N_TRIPLES: ox.RdfFormat.N_TRIPLES,
-    formats.N_QUADS: ox.RdfFormat.N_QUADS,
-    formats.TRIG: ox.RdfFormat.TRIG,
-    formats.RDF_XML: ox.RdfFormat.RDF_XML,
-    formats.JSON_LD: ox.RdfFormat.JSON_LD,
-}
-_RESULTS = {
-    formats.SPARQL_JSON: ox.QueryResultsFormat.JSON,
-    formats.SPARQL_XML: ox.QueryResultsFormat.XML,
-    formats.CSV: ox.QueryResultsFormat.CSV,
-    formats.TSV: ox.QueryResultsFormat.TSV,
-}
-PROGRESS_EVERY = 50_000
-DEFAULT_JSON_DEPTH = 100
-EXTEND_BATCH = 20_000
 # A replace of at most this many statements, removed and added, is one SPARQL update (one transaction, ~2 KiB a
 # statement in memory, ~75 us a statement); a larger one is written in batches under a checkpoint (_isolated),
 # which costs a fixed ~150 ms (mostly RocksDB flushing its memtables) and is the faster way past this size.
 REPLACE_IN_ONE_UPDATE = 2_000
 READERS_SETTLE_S = 0.05  # see _isolated
 COPY_REST_RATIO = 4  # removing a statement costs ~4 times what copying one does (bulk_extend)
-_PARSER_PREFIX = re.compile(r"^Parser error at line \d+ (?:between columns \d+ and \d+|column \d+): ")
-_SPARQL_POSITION = re.compile(r"error at (\d+):(\d+): ?(.*)", re.DOTALL)
 
 
 class EmbeddedStore:
     def __init__(self, path: Path, pools: StorePools | Executor, *, transactional_load_bytes: int = 8 * 1024**2,
-                 max_json_depth: int = DEFAULT_JSON_DEPTH, slots: AccountSlots | None = None) -> None:
+                 max_body_depth: int = DEFAULT_BODY_DEPTH, slots: AccountSlots | None = None) -> None:
         path.mkdir(parents=True, exist_ok=True)
         Checkpoint.recover(path)  # a write that a crash cut short is rolled back
         self._path = path
@@ -105,13 +92,8 @@ class EmbeddedStore:
         self._slots = slots
         self._write_lock = asyncio.Lock()
         self._transactional_load_bytes = transactional_load_bytes
-        self._max_json_depth = max_json_depth
-        self._calls = 0  # running on a store thread, or waiting for one
-        self._calls_lock = threading.Lock()
-        self._streams: set[ThreadStream] = set()
-        self._dropped = False
-        self._when_closed: Callable[[], None] | None = None  # after a drop, until the last call has returned
-        self._closed = False
+        self._max_body_depth = max_body_depth
+        self._calls = Calls()
 
     @classmethod
     def opener(cls, pools: StorePools | Executor, settings: Settings) -> Callable[[Path], EmbeddedStore]:
@@ -121,7 +103,7 @@ class EmbeddedStore:
 
         def open_store(path: Path) -> EmbeddedStore:
             return cls(path, pools, transactional_load_bytes=settings.transactional_load_bytes,
-                       max_json_depth=settings.max_json_depth, slots=slots)
+                       max_body_depth=settings.max_body_depth, slots=slots)
 
         return open_store
 
@@ -134,7 +116,7 @@ class EmbeddedStore:
         return await asyncio.wrap_future(self._submit(self._pools.reads, fn, *args))
 
     def _submit(self, pool: Executor, fn: Callable[..., T], *args: Any) -> Future[T]:
-        self._enter()
+        self._calls.enter()
         try:
             future = pool.submit(fn, *args)
         except BaseException:
@@ -143,34 +125,16 @@ class EmbeddedStore:
         future.add_done_callback(lambda _: self._leave())  # also when it is cancelled before it started
         return future
 
-    def _enter(self) -> None:
-        with self._calls_lock:
-            if self._dropped:
-                raise RepositoryNotFound("the repository has been dropped")
-            if self._closed:
-                raise StoreUnavailable("the store is closed: the server is stopping")
-            self._calls += 1
-
     def _leave(self) -> None:
-        with self._calls_lock:
-            self._calls -= 1
-            closed = self._last_call_ended()
+        closed = self._calls.leave()
         if closed is not None:
             self._close_dropped(closed)
 
-    def _last_call_ended(self) -> Callable[[], None] | None:
-        """With the calls' lock held: what to call now that a dropped store has no call left (once)."""
-        closed, self._when_closed = (self._when_closed, None) if self._calls == 0 else (None, self._when_closed)
-        return closed
-
     async def retire(self, closed: Callable[[], None]) -> None:
-        with self._calls_lock:
-            self._dropped, self._when_closed = True, closed
-            streams = list(self._streams)
+        """The repository is dropped (calls.py): no new call; its streams end now; closed after its last call."""
+        streams, closed_now = self._calls.retire(closed)
         for stream in streams:  # their readers stop now; their threads at their next write
             stream.abandon(RepositoryNotFound("the repository was dropped while this query ran"))
-        with self._calls_lock:
-            closed_now = self._last_call_ended()
         if closed_now is not None:  # nothing runs on it: closed (and its files removed) before the drop returns
             await asyncio.to_thread(self._closing(closed_now))
 
@@ -208,21 +172,21 @@ class EmbeddedStore:
             except (RuntimeError, ValueError) as exc:
                 raise BadRequest(f"the query failed: {exc}") from exc
             except OSError as exc:
-                raise _query_os_error(exc, query) from exc
-            if isinstance(result, ox.QueryTriples) and format not in _RDF:
+                raise query_os_error(exc, query) from exc
+            if isinstance(result, ox.QueryTriples) and format not in RDF:
                 raise BadRequest(f"a graph result cannot be written as {format}")
-            if not isinstance(result, ox.QueryTriples) and format not in _RESULTS:
+            if not isinstance(result, ox.QueryTriples) and format not in RESULTS:
                 raise BadRequest(f"a SELECT or ASK result cannot be written as {format}")
             failure: Exception | None = None
             try:  # solutions are computed as they are written: a SERVICE call can fail here too
                 if isinstance(result, ox.QueryTriples):
-                    result.serialize(out, _RDF[format])
+                    result.serialize(out, RDF[format])
                 else:
-                    result.serialize(out, _RESULTS[format])
+                    result.serialize(out, RESULTS[format])
             except (RuntimeError, ValueError) as exc:
                 failure = BadRequest(f"the query failed: {exc}")
             except OSError as exc:
-                failure = _query_os_error(exc, query)
+                failure = query_os_error(exc, query)
             # The result must be dropped on this thread (pyoxigraph's results may not cross threads), so the
             # error that goes to the reader is made without a traceback that would keep it alive.
             del result
@@ -253,22 +217,20 @@ class EmbeddedStore:
         """A ThreadStream on the read pool, counted as one of the store's calls (and `release`d) until its thread
         ends."""
         try:
-            self._enter()
+            self._calls.enter()
         except BaseException:
             if release is not None:
                 release()
             raise
 
         def ended() -> None:
-            with self._calls_lock:
-                self._streams.discard(stream)
+            self._calls.streamed(stream)
             if release is not None:
                 release()
             self._leave()
 
         stream = ThreadStream(self._pools.reads, write, deadline=deadline, expired=expired, on_end=ended)
-        with self._calls_lock:
-            self._streams.add(stream)
+        self._calls.streaming(stream)
         return await stream.start()
 
     async def check(self, text: str, *, update: bool) -> None:
@@ -317,8 +279,8 @@ class EmbeddedStore:
               ) -> LoadResult:
         statements = 0
         for source in sources:
-            statements += _validate(source, triples_only=not dataset, progress=progress, before=statements,
-                                    max_json_depth=self._max_json_depth)
+            statements += validate(source, triples_only=not dataset, progress=progress, before=statements,
+                                    max_body_depth=self._max_body_depth)
         if before_write is not None and not before_write():
             raise Cancelled("the import was cancelled before it wrote anything")
         live, target = self._ox, _node(graph)  # `live` is written; readers may be given a checkpoint of it
@@ -327,11 +289,12 @@ class EmbeddedStore:
         result = LoadResult(created=created, statements=statements, removed=removed)
         small = sum(source.path.stat().st_size for source in sources) <= self._transactional_load_bytes
         if replace and small and removed + statements <= REPLACE_IN_ONE_UPDATE:
-            quads = itertools.chain.from_iterable(ox.parse(**_options(s), rename_blank_nodes=True) for s in sources)
+            quads = itertools.chain.from_iterable(ox.parse(**parse_options(source), rename_blank_nodes=True)
+                                                  for source in sources)
             if replace_in_one_update(live, quads, None if dataset else target):
                 return result
-        elif not replace and small and (len(sources) <= 1 if blank_node_scope is None else statements <= EXTEND_BATCH):
-            _add(live, sources, target, dataset, True, blank_node_scope)  # one transaction
+        elif not replace and small and (len(sources) <= 1 if blank_node_scope is None else statements <= BATCH):
+            add(live, sources, target, dataset, True, blank_node_scope)  # one transaction
             return result
         # Anything else commits more than once: readers see a checkpoint meanwhile, and a crash rolls back to it.
         # A named graph's statements are removed one by one, unless the rest of the store is much smaller: then
@@ -343,7 +306,7 @@ class EmbeddedStore:
         def write(store: Any, before: Any) -> None:
             if replace:
                 empty(store, target, dataset=dataset, copy_rest_from=before if copy_rest else None)
-            _add(store, sources, target, dataset, small, blank_node_scope)
+            add(store, sources, target, dataset, small, blank_node_scope)
 
         self._isolated(write, None if everything else target)
         return result
@@ -380,9 +343,7 @@ class EmbeddedStore:
 
     def _sweep_checkpoints(self) -> None:
         """Remove committed checkpoints once no other call on the store could be reading one."""
-        with self._calls_lock:
-            alone = self._calls <= 1  # this one
-        if alone:
+        if self._calls.alone:  # this one
             Checkpoint.sweep(self._path)
 
     # -- graphs ------------------------------------------------------------------------------------------------
@@ -396,7 +357,7 @@ class EmbeddedStore:
             options = {"from_graph": _node(graph)}
 
         def write(out: Any) -> None:
-            self._ox.dump(out, _RDF[format], **options)
+            self._ox.dump(out, RDF[format], **options)
 
         return await self._stream(write)
 
@@ -446,22 +407,10 @@ class EmbeddedStore:
         thread, and the engine, until it returns), and let the engine go."""
         async with self._write_lock:
             await self._run(lambda: self._ox.flush())
-            with self._calls_lock:
-                self._closed = True
-        with self._calls_lock:
-            streams = list(self._streams)
+            streams = self._calls.stop()
         for stream in streams:
             stream.abandon(StoreUnavailable("the server is stopping"))
         del self._ox
-
-
-def _query_os_error(exc: OSError, query: str) -> Exception:
-    """pyoxigraph raises OSError both for its store and for a SERVICE call that failed: the second is the
-    remote endpoint's fault (502), not ours. A query without SERVICE cannot have failed that way."""
-    if "SERVICE" in query.upper():
-        return BadGateway(f"the query failed, probably at a SERVICE endpoint: {exc}")
-    log.error("reading the store failed: %s", exc)  # it may name files: logged, never sent
-    return StoreUnavailable("the store could not be read; the failure is logged")
 
 
 def _node(graph: GraphName) -> Any:
@@ -474,124 +423,3 @@ def _outside(store: Any, graph: Any, limit: int) -> int:
     query = (f"SELECT (COUNT(*) AS ?n) WHERE {{ SELECT * WHERE {{ {{ ?s ?p ?o }} UNION "
              f"{{ GRAPH ?g {{ ?s ?p ?o }} FILTER (?g != {graph}) }} }} LIMIT {limit} }}")
     return int(next(iter(store.query(query)))["n"].value)
-
-
-def _add(store: Any, sources: Sequence[Source], target: Any, dataset: bool, small: bool,
-         blank_node_scope: str | None) -> None:
-    """Store the sources: when `small`, each in one transaction (or one `extend` per batch of scoped quads), else in
-    batches with `bulk_extend`."""
-    if blank_node_scope is not None:
-        add = store.extend if small else store.bulk_extend
-        # In batches: pyoxigraph holds the GIL while it stores what it is given, and the event loop of
-        # this process must not stall for the whole import.
-        scoped = _scoped_quads(sources, target, blank_node_scope)
-        while batch := list(itertools.islice(scoped, EXTEND_BATCH)):
-            add(batch)
-    else:
-        for source in sources:
-            _write(store, source, None if dataset else target, small)
-    if not dataset and isinstance(target, ox.NamedNode):
-        store.add_graph(target)  # after its statements: an empty body makes an empty graph
-
-
-def _write(store: Any, source: Source, target: Any, small: bool) -> None:
-    options = _options(source)
-    if small:
-        if target is not None:
-            options["to_graph"] = target
-        store.load(**options)  # one transaction
-        return
-    # Large: in batches, so that memory stays flat (pyoxigraph's bulk_load holds ~800 MiB for 1M
-    # statements) and the GIL, which bulk_extend holds while it stores a batch, comes back often.
-    parsed = ox.parse(**options, rename_blank_nodes=True)  # fresh blank nodes, as every load must have
-    # Triples parse into the default graph already; into a named graph each quad is made again in Python,
-    # which halves the speed (memory stays flat either way).
-    in_place = target is None or isinstance(target, ox.DefaultGraph)
-    quads: Iterator[Any] = (parsed if in_place else
-                            (ox.Quad(q.subject, q.predicate, q.object, target) for q in parsed))
-    while batch := list(itertools.islice(quads, EXTEND_BATCH)):
-        store.bulk_extend(batch)
-
-
-def _options(source: Source) -> dict[str, Any]:
-    """How pyoxigraph reads a source: its file, format and base IRI."""
-    options: dict[str, Any] = {"path": str(source.path), "format": _RDF[source.format]}
-    if source.base_iri:
-        options["base_iri"] = source.base_iri
-    return options
-
-
-
-def _scoped_quads(sources: Sequence[Source], target: Any, scope: str) -> Iterator[Any]:
-    """The sources' triples in `target`, each blank node named `{scope}{n:x}` by order of first appearance
-    (parsing is deterministic, so a second pass over the same sources names them the same)."""
-    names: dict[str, Any] = {}
-    blank, quad = ox.BlankNode, ox.Quad
-
-    def named(term: Any) -> Any:
-        if type(term) is not blank:
-            return term
-        found = names.get(term.value)
-        if found is None:
-            found = names[term.value] = blank(f"{scope}{len(names):x}")
-        return found
-
-    for source in sources:
-        names.clear()  # blank node labels are local to a document
-        for q in ox.parse(**_options(source), rename_blank_nodes=False):
-            yield quad(named(q.subject), q.predicate, named(q.object), target)
-
-
-def _bounded(source: Source, max_json_depth: int) -> None:
-    """The checks a body passes before the parser sees it (bounds.py): JSON-LD nesting, RDF/XML entities."""
-    if source.format not in (formats.JSON_LD, formats.RDF_XML):
-        return
-    with source.path.open("rb") as fh:
-        chunks = iter(lambda: fh.read(1 << 20), b"")
-        if source.format is formats.JSON_LD:
-            bounds.check_json(chunks, max_json_depth)
-        else:
-            bounds.check_xml(chunks)
-
-
-def _validate(source: Source, *, triples_only: bool, progress: Progress | None = None, before: int = 0,
-              max_json_depth: int = DEFAULT_JSON_DEPTH) -> int:
-    """Parse a source once without storing it (after its bounds are checked); the number of statements, or
-    SyntaxProblem / TooComplex."""
-    _bounded(source, max_json_depth)
-    options = _options(source)
-    if triples_only:
-        options["without_named_graphs"] = True
-    try:
-        if progress is None:
-            return sum(1 for _ in ox.parse(**options))
-        count = 0
-        for count, _ in enumerate(ox.parse(**options), start=1):
-            if count % PROGRESS_EVERY == 0:
-                progress(before + count)
-        progress(before + count)
-        return count
-    except SyntaxError as exc:
-        if "named graphs are not allowed" in str(exc).lower():
-            # Quads in named graphs cannot go into one graph; say so rather than silently move them.
-            raise BadRequest(
-                f"the {source.format} body has quads in named graphs; a graph target takes triples only"
-            ) from exc
-        raise rdf_syntax_problem(exc, source) from exc
-
-
-def rdf_syntax_problem(exc: SyntaxError, source: Source) -> SyntaxProblem:
-    line, column = exc.lineno, exc.offset
-    message = _PARSER_PREFIX.sub("", str(exc.msg or exc))
-    where = f" at line {line}, column {column}" if line else ""
-    return SyntaxProblem(f"the {source.format} body does not parse{where}: {message}", line=line, column=column)
-
-
-def sparql_syntax_problem(exc: SyntaxError, what: str) -> SyntaxProblem:
-    match = _SPARQL_POSITION.match(str(exc))
-    if match is None:
-        return SyntaxProblem(f"the {what} does not parse: {exc}")
-    line, column, message = int(match[1]), int(match[2]), match[3]
-    return SyntaxProblem(f"the {what} does not parse at line {line}, column {column}: {message}", line=line,
-                         column=column)
-

@@ -11,10 +11,13 @@ graph are cleared by range deletions, at no cost. None of this is atomic: embedd
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import pyoxigraph as ox
+
+from graphstore_async.store import Source
+from graphstore_async.store.parsing import parse_options, scoped_quads
 
 BATCH = 20_000  # statements a call gives pyoxigraph at once (it holds the GIL while it takes them)
 REMOVE_BATCH = 10_000  # statements removed by one update: it holds them in memory, ~1.4 KiB each, until it commits
@@ -113,3 +116,40 @@ def _term(term: Any) -> str:
     if isinstance(term, ox.Triple):
         return f"<<( {_term(term.subject)} {term.predicate} {_term(term.object)} )>>"
     return str(term)
+
+
+def add(store: Any, sources: Sequence[Source], target: Any, dataset: bool, small: bool,
+         blank_node_scope: str | None) -> None:
+    """Store the sources: when `small`, each in one transaction (or one `extend` per batch of scoped quads), else in
+    batches with `bulk_extend`."""
+    if blank_node_scope is not None:
+        add = store.extend if small else store.bulk_extend
+        # In batches: pyoxigraph holds the GIL while it stores what it is given, and the event loop of
+        # this process must not stall for the whole import.
+        scoped = scoped_quads(sources, target, blank_node_scope)
+        while batch := list(itertools.islice(scoped, BATCH)):
+            add(batch)
+    else:
+        for source in sources:
+            _write(store, source, None if dataset else target, small)
+    if not dataset and isinstance(target, ox.NamedNode):
+        store.add_graph(target)  # after its statements: an empty body makes an empty graph
+
+
+def _write(store: Any, source: Source, target: Any, small: bool) -> None:
+    options = parse_options(source)
+    if small:
+        if target is not None:
+            options["to_graph"] = target
+        store.load(**options)  # one transaction
+        return
+    # Large: in batches, so that memory stays flat (pyoxigraph's bulk_load holds ~800 MiB for 1M
+    # statements) and the GIL, which bulk_extend holds while it stores a batch, comes back often.
+    parsed = ox.parse(**options, rename_blank_nodes=True)  # fresh blank nodes, as every load must have
+    # Triples parse into the default graph already; into a named graph each quad is made again in Python,
+    # which halves the speed (memory stays flat either way).
+    in_place = target is None or isinstance(target, ox.DefaultGraph)
+    quads: Iterator[Any] = (parsed if in_place else
+                            (ox.Quad(q.subject, q.predicate, q.object, target) for q in parsed))
+    while batch := list(itertools.islice(quads, BATCH)):
+        store.bulk_extend(batch)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from graphstore_async import formats
-from graphstore_async.egress import EgressPolicy, EgressRefused, exempt_origin
+from graphstore_async.egress import EgressPolicy, EgressRefused
 from graphstore_async.errors import BadRequest, NotAcceptable, Unavailable
 from graphstore_async.formats import Format
 from graphstore_async.operations import Kind, Operation
@@ -95,7 +95,7 @@ def _check_resendable(request: web.Request) -> None:
 def _check_location(policy: EgressPolicy, request: web.Request, url: str, header: str) -> None:
     """400 unless the policy lets the server send to `url`; the own origin from configuration or the socket."""
     try:
-        policy.check_url(url, exempt_origin(context.settings(request), context.bound_url(request)))
+        policy.check_url(url, context.own_origin(request))
     except EgressRefused as exc:
         raise EgressRefused(f"{header}: {exc.detail}", header=header, location=exc.extensions.get("location"),
                             ) from exc  # the location as the policy shows it: credentials masked
@@ -160,7 +160,7 @@ async def _queue(request: web.Request, op: Operation, terms: Terms) -> None:
         headers["Prefer-Callback"] = terms.preferences.callback_url
     if op.graph is not None:
         headers["Context"] = op.graph
-    own = exempt_origin(context.settings(request), context.bound_url(request))
+    own = context.own_origin(request)
     record = RequestRecord(tasks.sealed(headers, own), request.method, op.repository,
                            {key: request.query.getall(key) for key in request.query})
     fields = Tasks.new_fields(terms.task_id, principal.account, op, record, context.base_url(request))

@@ -9,7 +9,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from graphstore_async.auth import AccessControl, Grant, Principal
-from graphstore_async.egress import EgressPolicy, networks
+from graphstore_async.egress import EgressPolicy, exempt_origin, networks
 from graphstore_async.fetching import Fetcher
 from graphstore_async.metrics import Metrics
 from graphstore_async.repositories import Repositories, Repository, repository_id
@@ -52,6 +52,12 @@ def base_url(request: web.Request) -> str:
     if configured:
         return configured.rstrip("/")
     return _forwarded_origin(request) or bound_url(request)
+
+
+def own_origin(request: web.Request) -> str | None:
+    """The origin the egress policy lets this server's requests reach although its address is refused
+    (egress.exempt_origin: base_url, else the socket's address)."""
+    return exempt_origin(request.app[SETTINGS], bound_url(request))
 
 
 def bound_url(request: web.Request) -> str:

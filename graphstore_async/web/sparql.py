@@ -15,7 +15,7 @@ from multidict import MultiDict
 
 from graphstore_async import bounds, formats, params, sparqltext
 from graphstore_async.auth import Grant
-from graphstore_async.egress import EgressRefused, exempt_origin
+from graphstore_async.egress import EgressRefused
 from graphstore_async.errors import BadRequest, FetchRefused, UnsupportedMediaType
 from graphstore_async.operations import FetchSource, Kind, Operation, execute
 from graphstore_async.params import absolute_iri
@@ -120,7 +120,7 @@ async def bounded(request: web.Request, text: str, what: str) -> sparqltext.Shap
         shape = await asyncio.to_thread(bounds.sparql, text, settings, what=what)
     for endpoint in shape.service:  # listed by the operator (bounds.sparql); and within the one egress policy
         try:
-            request.app[context.EGRESS].check_url(endpoint or "", exempt_origin(settings, context.bound_url(request)))
+            request.app[context.EGRESS].check_url(endpoint or "", context.own_origin(request))
         except EgressRefused as exc:
             raise FetchRefused(f"SERVICE <{endpoint}> is refused: {exc.detail}", endpoint=endpoint) from exc
     return shape
@@ -157,8 +157,7 @@ def load_operation(request: web.Request, text: str, repo_id: str) -> Operation:
     source = absolute_iri(load.source, what="LOAD source")
     graph = None if load.graph is None else absolute_iri(load.graph, what="LOAD graph")
     try:
-        request.app[context.EGRESS].check_url(source, exempt_origin(context.settings(request),
-                                                                    context.bound_url(request)))
+        request.app[context.EGRESS].check_url(source, context.own_origin(request))
     except EgressRefused as exc:
         raise FetchRefused(f"LOAD <{source}> is refused: {exc.detail}", source=source) from exc
     return Operation(Kind.UPDATE, repo_id, text=text, source=source, silent=load.silent, graph=graph)
@@ -180,7 +179,7 @@ def time_limited(request: web.Request, op: Operation, asked: Sequence[str], *, t
 
 
 def fetcher_for(request: web.Request) -> FetchSource:
-    own = exempt_origin(context.settings(request), context.bound_url(request))
+    own = context.own_origin(request)
 
     def fetch(url: str) -> AbstractAsyncContextManager[Source]:
         return request.app[context.FETCHER].fetched(url, own_origin=own)

@@ -154,7 +154,7 @@ async def test_a_replace_of_the_only_graph_with_statements_keeps_the_empty_graph
 
 
 @pytest.mark.parametrize("layout", ["beside-little", "beside-much"])
-@pytest.mark.parametrize("pause_after", ["empty", "_add"], ids=["old-graph-removed", "new-graph-written"])
+@pytest.mark.parametrize("pause_after", ["empty", "add"], ids=["old-graph-removed", "new-graph-written"])
 async def test_readers_see_the_old_graph_until_a_replace_in_batches_commits(
     store: EmbeddedStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pause_after: str, layout: str,
 ) -> None:
@@ -195,13 +195,13 @@ async def test_a_replace_that_fails_half_way_is_put_back(store: EmbeddedStore, t
     await put(store, old, target)
     await beside(store, tmp_path, layout)
     before = await dumped(store, graph_of(target))
-    real = embedded._add
+    real = embedded.add
 
     def failing(*args: Any, **kwargs: Any) -> None:
         real(*args, **kwargs)  # all of the new content is in the store: it must all go again
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(embedded, "_add", failing)
+    monkeypatch.setattr(embedded, "add", failing)
     with pytest.raises(OSError, match="No space left"):
         await put(store, new, target)
     assert await dumped(store, graph_of(target)) == before
@@ -209,7 +209,7 @@ async def test_a_replace_that_fails_half_way_is_put_back(store: EmbeddedStore, t
     if BESIDE[layout]:
         assert await dumped(store, OTHER) == lines(tmp_path / "other.nt")
     assert leftovers(tmp_path / "store") == []
-    monkeypatch.setattr(embedded, "_add", real)
+    monkeypatch.setattr(embedded, "add", real)
     await put(store, new, target)  # the store is writable, and what readers see, again
     assert await dumped(store, graph_of(target)) == lines(new)
 
@@ -243,7 +243,7 @@ CHILD = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize(("point", "outcome"), [("empty", "old"), ("_add", "old"), ("commit", "new")],
+@pytest.mark.parametrize(("point", "outcome"), [("empty", "old"), ("add", "old"), ("commit", "new")],
                          ids=["killed-after-removing", "killed-after-writing", "killed-after-committing"])
 @pytest.mark.parametrize("layout", list(BESIDE))
 async def test_a_process_killed_during_a_replace_leaves_old_or_new(tmp_path: Path, executor: ThreadPoolExecutor,
@@ -364,15 +364,15 @@ async def test_a_large_merge_is_all_or_nothing_too(store: EmbeddedStore, tmp_pat
                                                    monkeypatch: pytest.MonkeyPatch, scoped: bool) -> None:
     await put(store, ntriples(tmp_path / "old.nt", 50, "old"), "named")
     before = await dumped(store, G)
-    real: Callable[..., None] = embedded._add
+    real: Callable[..., None] = embedded.add
 
     def failing(*args: Any, **kwargs: Any) -> None:
         real(*args, **kwargs)
         raise OSError("I/O error")
 
-    monkeypatch.setattr(embedded, "_add", failing)
+    monkeypatch.setattr(embedded, "add", failing)
     with pytest.raises(OSError):  # more than one batch of scoped quads, or more than one transaction otherwise
-        await store.load([Source(ntriples(tmp_path / "more.nt", embedded.EXTEND_BATCH + 10, "more"), formats.N_TRIPLES),
+        await store.load([Source(ntriples(tmp_path / "more.nt", writes.BATCH + 10, "more"), formats.N_TRIPLES),
                           Source(ntriples(tmp_path / "more2.nt", 10, "more2"), formats.N_TRIPLES)],
                          graph=G, replace=False, blank_node_scope="t1" if scoped else None)
     assert await dumped(store, G) == before

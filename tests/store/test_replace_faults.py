@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import http.client
-import json
 import shutil
 import signal
 import subprocess
@@ -25,7 +24,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from conftest import StartServer, free_port
-from processes import environment, serving, stop, wait_healthy
+from processes import count_in_graph, environment, serving, stop, wait_healthy
 
 G = "http://example.org/g"
 OTHER = "http://example.org/other"
@@ -109,14 +108,6 @@ def graph_lines(url: str) -> set[str]:
     status, _, body = fetch(url, headers={"Accept": "application/n-triples"})
     assert status == 200, body
     return set(body.decode().splitlines())
-
-
-def count(base: str, graph: str) -> int:
-    query = f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{graph}> {{ ?s ?p ?o }} }}"
-    status, _, body = fetch(f"{base}/test/repo/sparql?query={urllib.parse.quote(query)}",
-                            headers={"Accept": "application/sparql-results+json"})
-    assert status == 200, body
-    return int(json.loads(body)["results"]["bindings"][0]["n"]["value"])
 
 
 @pytest.fixture(scope="module")
@@ -220,7 +211,7 @@ def test_a_server_killed_during_a_replacing_put_keeps_the_old_graph_or_the_new(
         outcome = next((name for name, body in expected.items() if found == set(body.decode().splitlines())), None)
         assert outcome is not None, f"a mix: {len(found)} statements, neither the old graph nor the new"
         assert outcome == ("new" if stage == "committed" else "old")
-        assert count(server.base, G) == (NEW if outcome == "new" else OLD)
+        assert count_in_graph(server.base, G) == (NEW if outcome == "new" else OLD)
         if layout == "shared":
             assert graph_lines(server.graph_url(OTHER)) == set(bodies["other"].decode().splitlines())
         assert server.checkpoints() == []  # rolled back or removed when the store opened

@@ -48,7 +48,7 @@ async def test_count_past_its_limit_times_out_and_its_thread_runs_until_the_engi
     assert raised.value.problem()["type"].endswith("/query-timeout") and raised.value.status == 503
     assert busy_store_threads() == 1, "the engine cannot be interrupted: its thread runs on"
     await wait_until_idle()
-    assert store._calls == 0  # the store's count of calls, and the account's slot, came back with the thread
+    assert store._calls.running == 0  # the store's count of calls, and the account's slot, came back with the thread
 
 
 async def test_select_past_its_limit_stops_its_thread_at_the_next_write(tmp_path: Path, pools: StorePools) -> None:
@@ -84,7 +84,7 @@ async def test_query_that_waited_for_a_thread_past_its_deadline_never_runs(tmp_p
         busy_for = await wait_until_idle()
         await asyncio.sleep(0.3)
         assert busy_store_threads() == 0, "the second query ran after all"
-        assert store._calls == 0
+        assert store._calls.running == 0
         assert busy_for > 0.5
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from conftest import Receiver, StartReceiver, free_port
-from processes import environment, fetch, serving, wait_healthy
+from processes import count_in_graph, environment, fetch, serving, wait_healthy
 
 GRAPH = "http://example.org/big"
 LINES = 400_000
@@ -53,14 +53,6 @@ def wait_until(predicate: Any, what: str) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"{what} did not happen within {TIMEOUT_S} s")
         time.sleep(0.05)
-
-
-def count(base: str, graph: str) -> int:
-    query = f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{graph}> {{ ?s ?p ?o }} }}"
-    code, _, body = fetch(f"{base}/test/repo/sparql?query={urllib.parse.quote(query)}",
-                          headers={"Accept": "application/sparql-results+json"})
-    assert code == 200, body
-    return int(json.loads(body)["results"]["bindings"][0]["n"]["value"])
 
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
@@ -102,7 +94,7 @@ async def test_import_interrupted_by_worker_death_completes_exactly_once(
             assert document["status"] == "completed", document
             assert document["tries"] == 2, document  # run again after the first worker went away
             assert document["outcome"]["statements_added"] == LINES
-            assert count(base, GRAPH) == LINES + 1  # no duplicate, blank nodes included
+            assert count_in_graph(base, GRAPH) == LINES + 1  # no duplicate, blank nodes included
             time.sleep(0.5)
             assert len(receiver.received) == 1
             assert receiver.received[0].headers["Request-ID"] == task_id

@@ -119,6 +119,10 @@ NESTED = {
     "concat": lambda n: "SELECT * WHERE { BIND(" + "CONCAT(" * n + '"a"' + ")" * n + " AS ?x) }",
     "collections": lambda n: "SELECT * WHERE { ?s <http://example.org/p> " + "( " * n + ")" * n + " }",
     "update-groups": lambda n: "DELETE { } WHERE " + "{" * n + "}" * n,
+    "triple-terms": lambda n: "SELECT * WHERE { ?s ?p " + "<<( ?s ?p " * n + "?o" + " )>>" * n + " }",
+    "update-triple-terms": lambda n: ("DELETE DATA { <http://example.org/s> <http://example.org/p> "
+                                      + "<<( <http://example.org/s> <http://example.org/p> " * n
+                                      + "<http://example.org/o>" + " )>>" * n + " }"),
 }
 
 
@@ -256,6 +260,48 @@ async def test_deeply_nested_jsonld_is_refused_and_the_worker_survives(
     async with http.put(url, data=nested_jsonld(50), headers={"Content-Type": "application/ld+json"}) as response:
         assert response.status == 201, await response.text()  # the worker and the server are alive
     assert await count_triples(http, running, "http://example.org/g") == 51
+
+
+def nested_triple_terms(depth: int, *, lines: bool = False) -> bytes:
+    """One statement whose object nests RDF 1.2 triple terms `depth` deep (N-Triples, so Turtle too); with
+    `lines`, a line end inside every level."""
+    term = "<http://example.org/o>"
+    for _ in range(depth):
+        term = f"<<( <http://example.org/s> <http://example.org/p> {term} )>>" + ("\n" if lines else "")
+    return f"<http://example.org/s> <http://example.org/p> {term} .\n".encode()
+
+
+@pytest.mark.parametrize(("media", "mode"), [("application/n-triples", "sync"), ("text/turtle", "sync"),
+                                             ("text/turtle", "task"), ("text/turtle", "multipart"),
+                                             ("application/n-quads", "sync"), ("application/trig", "task")])
+async def test_deeply_nested_triple_terms_are_refused_and_the_server_survives(
+        start_server: StartServer, http: aiohttp.ClientSession, media: str, mode: str) -> None:
+    """20,000 nested triple terms (1.2 MB) crashed pyoxigraph (SIGSEGV) loading or dumping them."""
+    running = await open_server(start_server, http)
+    url = running.repo_url("/service?graph=http://example.org/g")
+    body = nested_triple_terms(20_000, lines=media == "text/turtle")
+    if mode == "multipart":
+        form = aiohttp.FormData()
+        form.add_field("part", io.BytesIO(body), content_type=media, filename="nested.ttl")
+        request = http.post(url, data=form)
+    else:
+        headers = {"Content-Type": media, **({"Prefer": "respond-async"} if mode == "task" else {})}
+        request = http.put(url, data=io.BytesIO(body), headers=headers)
+    async with request as response:
+        if mode == "task":
+            assert response.status == 202, await response.text()
+            document = await wait_for_status(http, running, (await response.json())["id"])
+            assert document["status"] == "failed", document
+            problem = document["error"]
+        else:
+            problem = await assert_problem(response, 400, "nests triple terms")
+    assert problem["type"].endswith("/too-complex") and problem["max_depth"] == running.settings.max_body_depth
+    assert await count_triples(http, running) == 1
+    assert json.loads(await (await http.get(running.repo_url())).read())["graphs"] == []
+    at_the_bound = nested_triple_terms(running.settings.max_body_depth)
+    async with http.put(url, data=at_the_bound, headers={"Content-Type": "application/n-triples"}) as response:
+        assert response.status == 201, await response.text()  # the server is alive, and the bound is not too low
+    assert await count_triples(http, running, "http://example.org/g") == 1
 
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>

@@ -1,0 +1,128 @@
+"""What passes between our formats and pyoxigraph's: RDF sources as it reads them (formats, options, validation
+after bounds.py's checks, blank nodes named repeatably), result formats, and the problems its parsers and query
+evaluation report — syntax errors with line and column, store and SERVICE failures without file names."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pyoxigraph as ox
+
+from graphstore_async import bounds, formats
+from graphstore_async.errors import BadGateway, BadRequest, StoreUnavailable, SyntaxProblem
+from graphstore_async.store import Progress, Source
+
+log = logging.getLogger(__name__)
+PROGRESS_EVERY = 50_000
+DEFAULT_BODY_DEPTH = 100
+_PARSER_PREFIX = re.compile(r"^Parser error at line \d+ (?:between columns \d+ and \d+|column \d+): ")
+_SPARQL_POSITION = re.compile(r"error at (\d+):(\d+): ?(.*)", re.DOTALL)
+
+RDF = {  # our formats as pyoxigraph's
+    formats.TURTLE: ox.RdfFormat.TURTLE,
+    formats.N_TRIPLES: ox.RdfFormat.N_TRIPLES,
+    formats.N_QUADS: ox.RdfFormat.N_QUADS,
+    formats.TRIG: ox.RdfFormat.TRIG,
+    formats.RDF_XML: ox.RdfFormat.RDF_XML,
+    formats.JSON_LD: ox.RdfFormat.JSON_LD,
+}
+
+
+RESULTS = {  # result formats as pyoxigraph's
+    formats.SPARQL_JSON: ox.QueryResultsFormat.JSON,
+    formats.SPARQL_XML: ox.QueryResultsFormat.XML,
+    formats.CSV: ox.QueryResultsFormat.CSV,
+    formats.TSV: ox.QueryResultsFormat.TSV,
+}
+
+
+def parse_options(source: Source) -> dict[str, Any]:
+    """How pyoxigraph reads a source: its file, format and base IRI."""
+    options: dict[str, Any] = {"path": str(source.path), "format": RDF[source.format]}
+    if source.base_iri:
+        options["base_iri"] = source.base_iri
+    return options
+
+
+def scoped_quads(sources: Sequence[Source], target: Any, scope: str) -> Iterator[Any]:
+    """The sources' triples in `target`, each blank node named `{scope}{n:x}` by order of first appearance
+    (parsing is deterministic, so a second pass over the same sources names them the same)."""
+    names: dict[str, Any] = {}
+    blank, quad = ox.BlankNode, ox.Quad
+
+    def named(term: Any) -> Any:
+        if type(term) is not blank:
+            return term
+        found = names.get(term.value)
+        if found is None:
+            found = names[term.value] = blank(f"{scope}{len(names):x}")
+        return found
+
+    for source in sources:
+        names.clear()  # blank node labels are local to a document
+        for q in ox.parse(**parse_options(source), rename_blank_nodes=False):
+            yield quad(named(q.subject), q.predicate, named(q.object), target)
+
+
+def _bounded(source: Source, max_body_depth: int) -> None:
+    """The checks a body passes before the parser sees it (bounds.check_body): nesting, entities."""
+    def chunks() -> Iterator[bytes]:
+        with source.path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                yield chunk
+
+    bounds.check_body(source.format, chunks, max_body_depth)
+
+
+def validate(source: Source, *, triples_only: bool, progress: Progress | None = None, before: int = 0,
+              max_body_depth: int = DEFAULT_BODY_DEPTH) -> int:
+    """Parse a source once without storing it (after its bounds are checked); the number of statements, or
+    SyntaxProblem / TooComplex."""
+    _bounded(source, max_body_depth)
+    options = parse_options(source)
+    if triples_only:
+        options["without_named_graphs"] = True
+    try:
+        if progress is None:
+            return sum(1 for _ in ox.parse(**options))
+        count = 0
+        for count, _ in enumerate(ox.parse(**options), start=1):
+            if count % PROGRESS_EVERY == 0:
+                progress(before + count)
+        progress(before + count)
+        return count
+    except SyntaxError as exc:
+        if "named graphs are not allowed" in str(exc).lower():
+            # Quads in named graphs cannot go into one graph; say so rather than silently move them.
+            raise BadRequest(
+                f"the {source.format} body has quads in named graphs; a graph target takes triples only"
+            ) from exc
+        raise rdf_syntax_problem(exc, source) from exc
+
+
+def rdf_syntax_problem(exc: SyntaxError, source: Source) -> SyntaxProblem:
+    line, column = exc.lineno, exc.offset
+    message = _PARSER_PREFIX.sub("", str(exc.msg or exc))
+    where = f" at line {line}, column {column}" if line else ""
+    return SyntaxProblem(f"the {source.format} body does not parse{where}: {message}", line=line, column=column)
+
+
+def sparql_syntax_problem(exc: SyntaxError, what: str) -> SyntaxProblem:
+    match = _SPARQL_POSITION.match(str(exc))
+    if match is None:
+        return SyntaxProblem(f"the {what} does not parse: {exc}")
+    line, column, message = int(match[1]), int(match[2]), match[3]
+    return SyntaxProblem(f"the {what} does not parse at line {line}, column {column}: {message}", line=line,
+                         column=column)
+
+
+def query_os_error(exc: OSError, query: str) -> Exception:
+    """pyoxigraph raises OSError both for its store and for a SERVICE call that failed: the second is the
+    remote endpoint's fault (502), not ours. A query without SERVICE cannot have failed that way."""
+    if "SERVICE" in query.upper():
+        return BadGateway(f"the query failed, probably at a SERVICE endpoint: {exc}")
+    log.error("reading the store failed: %s", exc)  # it may name files: logged, never sent
+    return StoreUnavailable("the store could not be read; the failure is logged")
