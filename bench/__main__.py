@@ -1,8 +1,14 @@
 """`python -m bench`: run the benchmarks, print one table, write bench/results/latest.json.
 
-    python -m bench                       # the default run: 1M triples, 3 repetitions, 10 s query runs
-    python -m bench --quick               # small sizes (make bench-quick)
+    python -m bench                       # the default run: 1M triples, 3 repetitions, 10 s query runs,
+                                          # imports of 100k, 1M and 10M triples for the growth rows
+    python -m bench --quick               # small sizes (make bench-quick); growth at 20k triples only
     python -m bench --triples 2000 --repetitions 1 --duration 1 --quick --json OUT   # the smoke test's run
+    python -m bench --scenarios notify,query --quick              # some scenarios only
+
+Scenarios: import (1, and 5: memory), acceptance (2), query (3), notify (4), growth (6: import cost by size).
+Every figure is ours against a reference measured in the same run; acceptance, query and notify also report
+Redis commands and server CPU per request or task (bench/costs.py).
 """
 
 from __future__ import annotations
@@ -33,6 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--acceptance-count", type=int, help="submissions per acceptance run (5,000; quick 1,000)")
     parser.add_argument("--notifications", type=int, help="tasks per notification run (2,000; quick 500)")
     parser.add_argument("--cost-calls", type=int, help="calls per notification-cost run (2,000; quick 300)")
+    parser.add_argument("--growth-sizes", help="comma-separated triple counts of the growth scenario's imports "
+                        "(default 100000,1000000,10000000; quick 20000); a size equal to --triples takes the "
+                        "import scenario's figures when it ran")
+    parser.add_argument("--growth-repetitions", type=int,
+                        help="repetitions of each growth size (default 1: the 10M import is the slowest step)")
     parser.add_argument("--seed", type=int, default=42, help="the data's random seed")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS),
                         help=f"comma-separated, from {', '.join(SCENARIOS)} (default: all)")
@@ -60,20 +71,33 @@ def options_from(argv: Sequence[str] | None = None) -> Options:
     unknown = [name for name in scenarios if name not in SCENARIOS]
     if unknown or not scenarios:
         parser.error(f"unknown scenarios {unknown}; choose from {', '.join(SCENARIOS)}")
-    for name in ("triples", "repetitions", "import_repetitions", "acceptance_count", "notifications", "cost_calls"):
+    for name in ("triples", "repetitions", "import_repetitions", "acceptance_count", "notifications", "cost_calls",
+                 "growth_repetitions"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.duration is not None and args.duration <= 0:
         parser.error("--duration must be positive")
     import_repetitions = args.import_repetitions or repetitions
+    growth_sizes = _sizes(parser, args.growth_sizes or ("20000" if quick else "100000,1000000,10000000"))
     return Options(
         triples=triples, repetitions=repetitions, import_repetitions=import_repetitions,
         duration=float(pick(args.duration, 10.0, 2.0)), quick=quick, seed=args.seed,
         acceptance_count=int(pick(args.acceptance_count, 5000, 1000)),
         notifications=int(pick(args.notifications, 2000, 500)), cost_calls=int(pick(args.cost_calls, 2000, 300)),
+        growth_sizes=growth_sizes, growth_repetitions=args.growth_repetitions or 1,
         scenarios=scenarios, generator=args.generator, json_path=args.json, profile_dir=args.profile_dir,
         profile_format=args.py_spy_format,
     )
+
+
+def _sizes(parser: argparse.ArgumentParser, text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(dict.fromkeys(int(item.replace("_", "")) for item in text.split(",") if item.strip()))
+    except ValueError:
+        parser.error(f"--growth-sizes must be comma-separated integers, not {text!r}")
+    if not sizes or min(sizes) < 1:
+        parser.error("--growth-sizes needs at least one size, each at least 1")
+    return sizes
 
 
 def _terminated(signum: int, frame: object) -> None:

@@ -1,8 +1,10 @@
 """Processes the benchmark starts: redis-server, graphstore-async, Oxigraph server, the receiver, the bare
-reference handler. Every one on 127.0.0.1 and a free port, logging to a file, and stopped by `Processes.stop_all`
-(SIGTERM, then SIGKILL) — which the runner calls in a `finally`.
+reference handlers (bench/refserver.py, bench/queryref.py) and the bare arq worker (bench/arqref.py). Every one
+on 127.0.0.1 (a free port, or none: the arq worker only talks to the bench's Redis), logging to a file, and
+stopped by `Processes.stop_all` (SIGTERM, then SIGKILL) — which the runner calls in a `finally`.
 
-Also the RSS sampler (/proc/PID/status, no dependency) used by the memory scenario.
+Also the RSS sampler (/proc/PID/status, no dependency) used by the memory scenarios, and `serving_pid`: the
+process under `graphstore-async serve`'s supervisor that serves.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from redis import Redis
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 30.0
@@ -173,8 +177,33 @@ class Processes:
         """`python -m MODULE --port P ARGS` for one of our own small servers (it answers GET /health)."""
         port = free_port()
         argv = [sys.executable, "-m", module, "--port", str(port), *args]
-        env = clean_environment(PYTHONPATH=str(Path(__file__).resolve().parent.parent))
-        return self.start(name, argv, port=port, env=env, ready=lambda: http_ok(f"http://{HOST}:{port}/health"))
+        return self.start(name, argv, port=port, env=_our_modules(),
+                          ready=lambda: http_ok(f"http://{HOST}:{port}/health"))
+
+    def arq_worker(self, redis_port: int, queue: str, *args: str) -> Service:
+        """`python -m bench.arqref --redis-url … --queue Q ARGS`: ready once arq has recorded its health check."""
+        argv = [sys.executable, "-m", "bench.arqref", "--redis-url", f"redis://{HOST}:{redis_port}/0",
+                "--queue", queue, *args]
+        client = Redis(host=HOST, port=redis_port)
+        try:
+            return self.start("arq-reference", argv, port=0, env=_our_modules(),
+                              ready=lambda: bool(client.exists(f"{queue}:health-check")))
+        finally:
+            client.close()
+
+
+def _our_modules() -> dict[str, str]:
+    return clean_environment(PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+
+
+def serving_pid(pid: int) -> int:
+    """The process that serves under `graphstore-async serve` (pid): its supervisor's child, the server with its
+    worker (graphstore_async/supervisor.py); `pid` itself when it has no child (`serve --no-supervise`)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return pid
+    return int(children[0]) if children else pid
 
 
 def rss_kib(pid: int) -> int:

@@ -6,6 +6,8 @@ Each repetition, interleaved so that drift hits ours and the references alike:
   pyoxigraph Store.bulk_load of the same file into an empty on-disk store, in a fresh process;
   Oxigraph server's HTTP PUT /store?default into an empty store, to its answer;
   ours, synchronous PUT; ours, async Turtle; ours, async gzip (Content-Encoding: gzip).
+The async N-Triples figures — ours, bulk_load's, and our RSS growth over its value before each import — are kept
+(Bench.nt_import) as the growth scenario's (6) at this size. `ours_async` and `bulk_load_reference` serve it too.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from bench.context import Bench, ScenarioFailed
+from bench.context import Bench, ImportFigures, ScenarioFailed
 from bench.loadgen import kill
 from bench.processes import RssSampler, Service, StartFailed, rss_kib
 from bench.report import INFO, Figure, Goal, Row
@@ -25,20 +27,23 @@ NT = "application/n-triples"
 NOTIFY = "Accept-Asynchronous"
 
 
-async def bulk_load_reference(bench: Bench, store_dir: Path) -> tuple[float, float]:
-    """Seconds pyoxigraph's bulk_load takes in a fresh process, and the MiB its RSS grew by."""
+async def bulk_load_reference(bench: Bench, store_dir: Path, path: Path | None = None,
+                              triples: int | None = None) -> tuple[float, float]:
+    """Seconds pyoxigraph's bulk_load of an N-Triples file of `triples` (default: the data's) takes in a fresh
+    process, and the MiB its RSS grew by."""
+    path, triples = path or bench.data.ntriples, triples or bench.data.triples
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.bulkload", str(store_dir), str(bench.data.ntriples),
+        sys.executable, "-m", "bench.bulkload", str(store_dir), str(path),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=Path(__file__).resolve().parent.parent)
     try:
-        out, err = await asyncio.wait_for(process.communicate(), timeout=bench.import_timeout_s)
+        out, err = await asyncio.wait_for(process.communicate(), timeout=bench.import_timeout_s(triples))
     finally:
         kill(process)
     if process.returncode != 0:
         raise ScenarioFailed(f"bench.bulkload failed: {err.decode()[-1000:]}")
     result = json.loads(out)
-    if result["triples"] != bench.data.triples:
-        raise ScenarioFailed(f"bulk_load stored {result['triples']} triples, not {bench.data.triples}")
+    if result["triples"] != triples:
+        raise ScenarioFailed(f"bulk_load stored {result['triples']} triples, not {triples}")
     return float(result["seconds"]), max(0, result["peak_kib"] - result["rss_before_kib"]) / 1024
 
 
@@ -54,16 +59,19 @@ async def oxigraph_put(bench: Bench, location: Path) -> tuple[Service, float]:
     return server, answered - started
 
 
-async def ours_async(bench: Bench, repo: str, path: Path, headers: dict[str, str], tag: str) -> float:
-    """Seconds from the first byte of an async PUT to the arrival of its notification (which must say the
-    import completed)."""
+async def ours_async(bench: Bench, repo: str, path: Path, headers: dict[str, str], tag: str,
+                     triples: int | None = None) -> float:
+    """Seconds from the first byte of an async PUT of `triples` (default: the data's) to the arrival of its
+    notification (which must say the import completed, with that many statements added)."""
+    triples = triples or bench.data.triples
     await bench.create_repo(repo)
     location = f"/n/{tag}"
+    timeout_s = bench.import_timeout_s(triples)
     started, _, _ = await bench.send_file(
         f"{bench.server.base}/{repo}/service?default", path,
-        {**headers, NOTIFY: "notify", "Asynchronous-Location": bench.notify_url(location)}, (202,))
-    stats = await bench.wait_notifications(location, 1, bench.import_timeout_s)
-    if "Completed" not in stats["body"] or str(bench.data.triples) not in stats["body"]:
+        {**headers, NOTIFY: "notify", "Asynchronous-Location": bench.notify_url(location)}, (202,), timeout_s)
+    stats = await bench.wait_notifications(location, 1, timeout_s)
+    if "Completed" not in stats["body"] or str(triples) not in stats["body"]:
         raise ScenarioFailed(f"the import {tag} did not complete: {stats['body'][:1000]}")
     return float(stats["first"]) - started
 
@@ -90,20 +98,21 @@ async def run(bench: Bench) -> None:
         "memory": Row("memory.import", "5 memory: server peak RSS − idle, imports", "MiB", None,
                       "bulk_load process peak − start", goal=Goal("at_most", 100)),
     }.items()}
-    ours: dict[str, list[float]] = {key: [] for key in ("nt", "sync", "ttl", "gzip", "memory")}
-    bulk: list[float] = []
-    bulk_memory: list[float] = []
+    ours: dict[str, list[float]] = {key: [] for key in ("sync", "ttl", "gzip", "memory")}
+    nt = bench.nt_import = ImportFigures(n)  # also the growth scenario's figures at this size
     oxigraph: list[float] = []
-    idle_kib = rss_kib(bench.server.pid)
+    idle_kib = rss_kib(bench.server_pid)
     peaks: dict[str, list[float]] = {key: [] for key in ("nt", "sync", "ttl", "gzip")}
     for rep in range(bench.options.import_repetitions):
         progress = f"{rep + 1}/{bench.options.import_repetitions}"
         bench.log(f"import {progress}: ours, async N-Triples")
-        with RssSampler(bench.server.pid) as sampler:
+        before_kib = rss_kib(bench.server_pid)
+        with RssSampler(bench.server_pid) as sampler:
             seconds = await ours_async(bench, f"bench/nt{rep}", bench.data.ntriples, {"Content-Type": NT}, f"nt{rep}")
         peaks["nt"].append(sampler.peak_kib)
-        ours["nt"].append(n / seconds)
-        rows["nt"].ours = rows["vs_oxigraph"].ours = Figure.of(ours["nt"])
+        nt.grown_mib.append(max(0, sampler.peak_kib - before_kib) / 1024)
+        nt.ours.append(n / seconds)
+        rows["nt"].ours = rows["vs_oxigraph"].ours = Figure.of(nt.ours)
         if bench.query_repo is None:
             bench.query_repo = f"bench/nt{rep}"  # kept for the query scenario
         else:
@@ -113,28 +122,29 @@ async def run(bench: Bench) -> None:
         store_dir = bench.workdir / f"bulk{rep}"
         try:
             seconds, grown_mib = await bulk_load_reference(bench, store_dir)
-            bulk.append(n / seconds)
-            bulk_memory.append(grown_mib)
+            nt.bulk.append(n / seconds)
+            nt.bulk_grown_mib.append(grown_mib)
         except (ScenarioFailed, OSError, TimeoutError) as exc:
+            nt.bulk_error = str(exc)[:500]
             for key in ("nt", "ttl", "gzip", "memory"):
-                rows[key].reference_error = str(exc)[:500]
+                rows[key].reference_error = nt.bulk_error
         finally:
             shutil.rmtree(store_dir, ignore_errors=True)
-        rows["nt"].reference = rows["ttl"].reference = rows["gzip"].reference = Figure.of(bulk)
-        rows["memory"].reference = Figure.of(bulk_memory)
+        rows["nt"].reference = rows["ttl"].reference = rows["gzip"].reference = Figure.of(nt.bulk)
+        rows["memory"].reference = Figure.of(nt.bulk_grown_mib)
 
         bench.log(f"import {progress}: Oxigraph server PUT (empty store)")
         await _oxigraph_rep(bench, rep, oxigraph, rows["vs_oxigraph"], rows["sync"])
 
         bench.log(f"import {progress}: ours, synchronous PUT")
-        with RssSampler(bench.server.pid) as sampler:
+        with RssSampler(bench.server_pid) as sampler:
             ours["sync"].append(n / await ours_sync(bench, f"bench/sync{rep}"))
         peaks["sync"].append(sampler.peak_kib)
         await bench.drop_repo(f"bench/sync{rep}")
         for key, path, headers in (("ttl", bench.data.turtle, {"Content-Type": "text/turtle"}),
                                    ("gzip", bench.data.gzipped, {"Content-Type": NT, "Content-Encoding": "gzip"})):
             bench.log(f"import {progress}: ours, async {key}")
-            with RssSampler(bench.server.pid) as sampler:
+            with RssSampler(bench.server_pid) as sampler:
                 ours[key].append(n / await ours_async(bench, f"bench/{key}{rep}", path, headers, f"{key}{rep}"))
             peaks[key].append(sampler.peak_kib)
             await bench.drop_repo(f"bench/{key}{rep}")

@@ -23,6 +23,7 @@ from graphstore_async.client import (
     OperationFailed,
     OperationTimeout,
     TaskStatus,
+    target_of,
 )
 
 EPILOG = """\
@@ -268,7 +269,7 @@ async def _load(client: Client, args: argparse.Namespace) -> int:
     if not path.is_file():
         raise ValueError(f"{path} is not a file")
     graph = args.graph if args.graph is not None else (DATASET if fmt.is_dataset else None)
-    target = "the whole dataset" if graph is DATASET else f"graph <{graph}>" if graph else "the default graph"
+    target = target_of(graph).describe()
     into = f"{args.repo} ({target})"
     if not args.asynchronous:
         response = await client.put_graph(args.repo, path, graph, content_type=fmt.media_type, gzip=args.gzip)

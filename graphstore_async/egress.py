@@ -43,21 +43,12 @@ from dataclasses import dataclass
 
 from yarl import URL
 
-from graphstore_async.errors import BadRequest
+from graphstore_async.errors import EgressRefused
 from graphstore_async.settings import Settings, mask_url
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Origin = tuple[str, int]  # (host as connected to: an IDNA name or an address's canonical text, port)
-
-
-class EgressRefused(BadRequest):
-    title = "URL refused by the egress policy"
-    slug = "egress-refused"
-
-
-class RefusedAddress(OSError):
-    """Raised where a connection is made (resolver, socket factory): the policy refuses that address."""
 
 
 @dataclass(frozen=True)

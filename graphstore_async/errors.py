@@ -248,3 +248,46 @@ class TooManyQueries(Unavailable):
 
     title = "Too many queries"
     slug = "too-many-queries"
+
+
+class QueueFull(Unavailable):
+    """The task queue holds queue_limit tasks: a new one is refused, with nothing of it left behind."""
+
+    title = "Task queue full"
+    slug = "queue-full"
+    RETRY_AFTER_S = 5
+
+    def __init__(self, detail: str, **extensions: Any) -> None:
+        super().__init__(detail, headers={"Retry-After": str(self.RETRY_AFTER_S)}, **extensions)
+
+
+class BadAsyncHeader(BadRequest):
+    """An `Accept-Asynchronous`, `Asynchronous-*` or `Prefer` value we cannot act on."""
+
+    title = "Bad asynchronous request header"
+    slug = "bad-async-header"
+
+
+class EgressRefused(BadRequest):
+    """A URL the server would send to or fetch from, refused by the egress policy (egress.py)."""
+
+    title = "URL refused by the egress policy"
+    slug = "egress-refused"
+
+
+class RefusedAddress(OSError):
+    """Raised where a connection is made (resolver, socket factory): the policy refuses that address. An OSError,
+    so that the HTTP client reports it as a connection failure."""
+
+
+# Every problem class, by its type URI: the client's one table from an answer's type to its class.
+PROBLEM_CLASSES: tuple[type[GraphStoreError], ...] = (
+    GraphStoreError, BadRequest, SyntaxProblem, UpdateFailed, DatasetConflict, BadEncoding, Unauthorized, Forbidden,
+    NotFound, RepositoryNotFound, GraphNotFound, ViewNotFound, TaskNotFound, TaskGone, MethodNotAllowed,
+    NotAcceptable, Conflict, Cancelled, PayloadTooLarge, UnsupportedMediaType, Unavailable, StoreUnavailable,
+    TooComplex, FetchRefused, WorkerCrashed, URITooLong, HeadersTooLarge, BadGateway, TasksUnavailable, QueryTimeout,
+    TooManyQueries, QueueFull, BadAsyncHeader, EgressRefused,
+)
+PROBLEM_TYPES: dict[str, type[GraphStoreError]] = {PROBLEM_BASE + cls.slug: cls for cls in PROBLEM_CLASSES}
+# An answer without a known type: the most general class of its status.
+BY_STATUS: dict[int, type[GraphStoreError]] = {cls.status: cls for cls in reversed(PROBLEM_CLASSES)}

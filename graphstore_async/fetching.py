@@ -20,8 +20,7 @@ from typing import BinaryIO
 import aiohttp
 
 from graphstore_async import formats
-from graphstore_async.egress import EgressRefused
-from graphstore_async.errors import BadGateway, FetchRefused, PayloadTooLarge, UnsupportedMediaType
+from graphstore_async.errors import BadGateway, EgressRefused, FetchRefused, PayloadTooLarge, UnsupportedMediaType
 from graphstore_async.outbound import Client
 from graphstore_async.settings import Settings
 from graphstore_async.store import Source

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -81,10 +82,9 @@ def rdf_format_for(content_type: str | None) -> Format:
     """The RDF format of a request body, from its Content-Type; 415 for anything else."""
     media = media_type_of(content_type)
     for fmt in RDF_FORMATS:
-        if media == fmt.media_type or (media in fmt.aliases and media not in ("application/json", "application/xml")):
+        # the same names negotiation answers with: application/json is JSON-LD, application/xml is RDF/XML
+        if media == fmt.media_type or media in fmt.aliases:
             return fmt
-    if media in ("application/json",):
-        return JSON_LD
     if not media:
         raise UnsupportedMediaType("the request has a body but no Content-Type; send one of " + _names(RDF_FORMATS))
     raise UnsupportedMediaType(f"cannot read {media!r}; send one of " + _names(RDF_FORMATS), media_type=media)
@@ -92,6 +92,9 @@ def rdf_format_for(content_type: str | None) -> Format:
 
 def by_extension(extension: str, offers: Sequence[Format]) -> Format | None:
     return next((f for f in offers if f.extension == extension), None)
+
+
+_EXACT = 3  # specificity of a range naming the type itself
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,7 @@ class MediaRange:
             return 1
         if self.type == t and self.subtype == "*":
             return 2
-        return 3 if (self.type, self.subtype) == (t, s) else 0
+        return _EXACT if (self.type, self.subtype) == (t, s) else 0
 
 
 def parse_accept(header: str | None) -> list[MediaRange]:
@@ -121,13 +124,20 @@ def parse_accept(header: str | None) -> list[MediaRange]:
         for param in parts[1:]:
             key, _, value = param.partition("=")
             if key.strip().lower() == "q":
-                try:
-                    q = max(0.0, min(1.0, float(value)))
-                except ValueError:
-                    q = 0.0
+                q = _qvalue(value.strip())
         t, _, s = media.partition("/")
         ranges.append(MediaRange(t, s, q))
     return ranges
+
+
+# RFC 9110 §12.4.2: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
+_QVALUE = re.compile(r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?", re.ASCII)
+
+
+def _qvalue(text: str) -> float:
+    """The weight a q parameter gives; anything outside the qvalue grammar (nan, inf, -1, 2, .5, soon) is 0,
+    so that junk never makes a range more acceptable than the client wrote."""
+    return float(text) if _QVALUE.fullmatch(text) else 0.0
 
 
 def negotiate(accept: str | None, offers: Sequence[Format], default: Format | None = None) -> Format:
@@ -139,19 +149,33 @@ def negotiate(accept: str | None, offers: Sequence[Format], default: Format | No
     best: tuple[float, int, int, int] | None = None
     chosen: Format | None = None
     for index, offer in enumerate(offers):
-        for name in (offer.media_type, *offer.aliases):
-            q, specificity = _quality(ranges, name)
-            if q <= 0:
-                continue
-            rank = (q, specificity, int(offer is default), -index)
-            if best is None or rank > best:
-                best, chosen = rank, offer
+        q, specificity = _offer_quality(ranges, offer)
+        if q <= 0:
+            continue
+        rank = (q, specificity, int(offer is default), -index)
+        if best is None or rank > best:
+            best, chosen = rank, offer
     if chosen is None:
         raise NotAcceptable(
             f"none of the acceptable types ({accept}) can be produced; available: " + _names(offers),
             available=[f.media_type for f in offers],
         )
     return chosen
+
+
+def _offer_quality(ranges: Sequence[MediaRange], offer: Format) -> tuple[float, int]:
+    """q and specificity of an offer. We label the answer with its real media type, so the client's q for
+    that type decides (the most specific matching range, RFC 9110 §12.5.1). When the client does not name
+    the real type itself, an other name it names exactly (application/x-turtle, text/xml) may also match;
+    an other name never matches through a wildcard: */* or application/* says nothing about text/turtle."""
+    q, specificity = _quality(ranges, offer.media_type)
+    if specificity == _EXACT:
+        return q, specificity
+    for alias in offer.aliases:
+        by_name, alias_specificity = _quality(ranges, alias)
+        if alias_specificity == _EXACT and (by_name, _EXACT) > (q, specificity):
+            q, specificity = by_name, _EXACT
+    return q, specificity
 
 
 def _quality(ranges: Sequence[MediaRange], media_type: str) -> tuple[float, int]:

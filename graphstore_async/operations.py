@@ -28,16 +28,15 @@ from graphstore_async.errors import (
 )
 from graphstore_async.formats import Format
 from graphstore_async.store import (
-    ALL,
     BeforeWrite,
     ByteStream,
     Dataset,
-    GraphName,
     Progress,
     QueryLimits,
     Source,
     Store,
 )
+from graphstore_async.targets import DEFAULT_GRAPH, GraphName, Target
 
 FetchSource = Callable[[str], AbstractAsyncContextManager[Source]]  # a LOAD's URL, fetched into a spool file
 MayWrite = Callable[[], Coroutine[Any, Any, bool]]  # the commit point: asked just before the first change; False: stop
@@ -71,8 +70,7 @@ class Body:
 class Operation:
     kind: Kind
     repository: str
-    graph: GraphName = None
-    whole_dataset: bool = False
+    target: Target = DEFAULT_GRAPH  # a graph store request's target; a LOAD's INTO GRAPH
     text: str | None = None  # query or update (USING clauses from the protocol already applied)
     default_graphs: tuple[str, ...] = ()
     named_graphs: tuple[str, ...] = ()
@@ -94,20 +92,22 @@ class Operation:
             return None
         return next(f for f in formats.ALL_FORMATS if f.media_type == self.result_type)
 
-    def describe_target(self) -> str:
-        if self.whole_dataset:
-            return "the whole dataset"
-        return "the default graph" if self.graph is None else f"graph <{self.graph}>"
+    @property
+    def graph(self) -> GraphName:
+        """The target's graph (None: the default graph, or every graph for the whole dataset)."""
+        return self.target.graph
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["kind"] = self.kind.value
+        data["target"] = self.target.to_json()
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Operation:
         values = dict(data)
         values["kind"] = Kind(values["kind"])
+        values["target"] = Target.from_json(values.get("target") or {})
         values["bodies"] = tuple(Body(**b) for b in values.get("bodies", ()))
         values["default_graphs"] = tuple(values.get("default_graphs", ()))
         values["named_graphs"] = tuple(values.get("named_graphs", ()))
@@ -152,14 +152,13 @@ async def execute(op: Operation, store: Store, progress: Progress | None = None,
         return Outcome(204)
     if op.kind is Kind.GRAPH_GET:
         assert op.result_format is not None
-        target = ALL if op.whole_dataset else op.graph
-        return Outcome(200, graph=op.graph, body=await store.dump(format=op.result_format, graph=target),
+        return Outcome(200, graph=op.graph, body=await store.dump(format=op.result_format, target=op.target),
                        format=op.result_format)
     if op.kind is Kind.GRAPH_DELETE:
         await _commit_point(may_write)
         removed = await store.remove_graph(op.graph)
         if removed is None:
-            raise GraphNotFound(f"there is no {op.describe_target()} in {op.repository}", graph=op.graph)
+            raise GraphNotFound(f"there is no {op.target.describe()} in {op.repository}", graph=op.graph)
         return Outcome(204, graph=op.graph, statements_added=0, statements_removed=removed)
     before_write = None if may_write is None else _from_a_thread(may_write, asyncio.get_running_loop())
     return await _load(op, store, progress, blank_node_scope, before_write)
@@ -195,7 +194,7 @@ async def _load(op: Operation, store: Store, progress: Progress | None, blank_no
     # as merging there, and makes a second run (arq runs a job at least once) leave no duplicate.
     replace = op.kind is Kind.GRAPH_PUT or op.created_graph
     sources = _sources(op.bodies, op.base_iri)
-    if op.whole_dataset:
+    if op.target.dataset:
         result = await store.load_dataset(sources, replace=replace, progress=progress, before_write=before_write)
         return Outcome(204, statements_added=result.statements, statements_removed=result.removed)
     result = await store.load(sources, graph=op.graph, replace=replace, progress=progress,

@@ -23,16 +23,8 @@ from aiohappyeyeballs import AddrInfoType, SocketFactoryType
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
-from graphstore_async.egress import (
-    EgressPolicy,
-    EgressRefused,
-    Origin,
-    RefusedAddress,
-    Target,
-    address_of,
-    origin_of,
-    refusal,
-)
+from graphstore_async.egress import EgressPolicy, Origin, Target, address_of, origin_of, refusal
+from graphstore_async.errors import EgressRefused, RefusedAddress
 from graphstore_async.settings import Settings
 
 

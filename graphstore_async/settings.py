@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,16 +127,19 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] = os.environ, **overrides: Any) -> Settings:
         """Defaults, then the TOML file's [server] table, then GSA_* variables, then explicit overrides."""
         values: dict[str, Any] = {}
-        config_file = overrides.get("config_file") or environ.get(ENV_PREFIX + "CONFIG_FILE")
-        if config_file:
-            values.update(_server_table(Path(config_file)))
-            values["config_file"] = Path(config_file)
-        for f in dataclasses.fields(cls):
-            raw = environ.get(ENV_PREFIX + f.name.upper())
-            if raw is not None:
-                values[f.name] = raw
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**_coerce(values))
+        config_file = overrides.get("config_file")
+        if config_file is None:
+            config_file = environ.get(_variable("config_file"))
+        if isinstance(config_file, str):
+            config_file = _path(config_file, optional=True, label=_variable("config_file"))
+        if config_file is not None:
+            path = Path(config_file)
+            values.update(_coerce(_server_table(path), label=lambda name: f"{path} [server] {name}"))
+            values["config_file"] = path
+        env = {f.name: environ[_variable(f.name)] for f in dataclasses.fields(cls) if _variable(f.name) in environ}
+        values.update(_coerce(env, label=_variable))
+        values.update(_coerce({k: v for k, v in overrides.items() if v is not None}))
+        return cls(**values)
 
     def masked(self) -> dict[str, str]:
         """The effective values as text, secrets masked (for `graphstore-async config`)."""
@@ -170,7 +173,18 @@ def _server_table(path: Path) -> dict[str, Any]:
     return dict(server)
 
 
-def _coerce(values: dict[str, Any]) -> dict[str, Any]:
+def _variable(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+_TRUE, _FALSE = frozenset({"1", "true", "yes", "on"}), frozenset({"0", "false", "no", "off"})
+
+
+def _coerce(values: Mapping[str, Any], *, label: Callable[[str], str] = repr) -> dict[str, Any]:
+    """Strings (from the environment, or quoted in the file) as each field's type; what cannot be read is a
+    ValueError naming where it came from (`label` of the field name: the variable, or the file and key), never
+    a default: GSA_SPOOL_FSYNC=ture must not quietly turn fsync off. An empty path is no path (None) where the
+    setting may be unset, and an error where it may not: Path("") would be the current directory."""
     types = {f.name: f.type for f in dataclasses.fields(Settings)}
     out: dict[str, Any] = {}
     for name, value in values.items():
@@ -181,15 +195,38 @@ def _coerce(values: dict[str, Any]) -> dict[str, Any]:
             items = value.split(",") if isinstance(value, str) else value
             out[name] = tuple(str(item).strip() for item in items if str(item).strip())
         elif value is None or not isinstance(value, str):
-            out[name] = Path(value) if "Path" in kind and isinstance(value, str) else value
-        elif kind.startswith("int"):
-            out[name] = int(value)
-        elif kind.startswith("bool"):
-            out[name] = value.strip().lower() in ("1", "true", "yes", "on")
-        elif kind.startswith("float"):
-            out[name] = float(value)
+            out[name] = value
         elif "Path" in kind:
-            out[name] = Path(value)
+            out[name] = _path(value, optional="None" in kind, label=label(name))
+        elif kind.startswith("int"):
+            out[name] = _read(int, value, "a whole number", label(name))
+        elif kind.startswith("bool"):
+            out[name] = _bool(value, label(name))
+        elif kind.startswith("float"):
+            out[name] = _read(float, value, "a number", label(name))
         else:
             out[name] = value
     return out
+
+
+def _read(kind: Callable[[str], Any], value: str, what: str, label: str) -> Any:
+    try:
+        return kind(value)
+    except ValueError as exc:
+        raise ValueError(f"{label}: {value!r} is not {what}") from exc
+
+
+def _bool(value: str, label: str) -> bool:
+    word = value.strip().lower()
+    if word in _TRUE or word in _FALSE:
+        return word in _TRUE
+    raise ValueError(f"{label}: {value!r} is neither true ({', '.join(sorted(_TRUE))}) "
+                     f"nor false ({', '.join(sorted(_FALSE))})")
+
+
+def _path(value: str, *, optional: bool, label: str) -> Path | None:
+    if value.strip():
+        return Path(value)
+    if optional:
+        return None
+    raise ValueError(f"{label}: a path is needed, not {value!r}")

@@ -192,8 +192,17 @@ class Load:
 
 
 def single_load(update: str) -> Load | None:
-    """The update as one LOAD with plain <IRI>s, or None when it is anything else."""
-    found = [t for t in tokens(update) if t.text != ";"]
+    """The update as one LOAD with plain <IRI>s, or None when it is anything else.
+
+    The server carries out such a LOAD itself and the engine never parses it, so this is the syntax check: the
+    significant tokens must be exactly `LOAD SILENT? IRIREF ( INTO GRAPH IRIREF )? ';'?`. SPARQL 1.1 Update
+    ([29] `Update ::= Prologue ( Update1 ( ';' Update )? )?`) allows one `;` after the last operation (an
+    empty Update follows it), but not one before the first nor two in a row, and pyoxigraph agrees: `; LOAD
+    <u>` and `LOAD <u> ; ;` are syntax errors there. A prologue (BASE, PREFIX), or keywords the engine would
+    read without a space between them (LOADSILENT), give None too: the caller refuses rather than guesses."""
+    found = list(tokens(update))
+    if found and found[-1].text == ";" and found[-1].kind == "other":
+        found = found[:-1]
     words = [t.text.upper() if t.kind == "word" else t.kind for t in found]
     silent = words[1:2] == ["SILENT"]
     rest = words[2:] if silent else words[1:]

@@ -16,8 +16,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 ROWS = {
     "import.async_nt", "import.async_nt_vs_oxigraph", "import.sync_nt", "import.async_turtle", "import.async_gzip",
-    "memory.import", "acceptance.rate", "acceptance.p50", "acceptance.p99", "query.selective", "query.aggregate",
-    "notify.throughput", "notify.cost",
+    "memory.import", "acceptance.rate", "acceptance.p50", "acceptance.p99", "acceptance.redis_commands",
+    "acceptance.server_cpu", "query.selective", "query.selective_vs_minimal", "query.aggregate",
+    "query.redis_commands", "query.server_cpu", "notify.throughput", "notify.throughput_vs_arq",
+    "notify.redis_commands", "notify.server_cpu", "notify.cost",
+    "import.growth_20k", "memory.growth_20k",  # --quick: one growth size, 20,000 triples
 }
 SMOKE_TIMEOUT_S = 150
 

@@ -14,7 +14,8 @@ import socket
 import pytest
 
 from graphstore_async import egress, outbound
-from graphstore_async.egress import EgressPolicy, EgressRefused, RefusedAddress
+from graphstore_async.egress import EgressPolicy
+from graphstore_async.errors import EgressRefused, RefusedAddress
 from graphstore_async.settings import Settings
 
 # IANA IPv4 Special-Purpose Address Registry: (block, refused by us). Rows the registry calls globally

@@ -10,7 +10,7 @@
 Exceptions: see graphstore_async.client.errors.
 """
 
-from graphstore_async.client.core import DATASET, Client, Data, Graph, Notify
+from graphstore_async.client.core import Client, Data, Graph, Notify, target_of
 from graphstore_async.client.errors import (
     ClientError,
     HTTPError,
@@ -22,9 +22,11 @@ from graphstore_async.client.errors import (
 )
 from graphstore_async.client.operation import AsyncOperation
 from graphstore_async.client.response import Response
+from graphstore_async.targets import DATASET, Target
 from graphstore_async.taskstatus import TaskStatus
 
 __all__ = [
     "DATASET", "AsyncOperation", "Client", "ClientError", "Data", "Graph", "HTTPError", "Notify", "OperationError",
-    "OperationFailed", "OperationPending", "OperationTimeout", "Response", "TaskStatus", "TransportError",
+    "OperationFailed", "OperationPending", "OperationTimeout", "Response", "Target", "TaskStatus", "TransportError",
+    "target_of",
 ]

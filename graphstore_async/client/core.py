@@ -8,7 +8,6 @@ import zlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Literal, overload
@@ -19,19 +18,14 @@ from graphstore_async import formats
 from graphstore_async.client.errors import ClientError, TransportError
 from graphstore_async.client.operation import AsyncOperation
 from graphstore_async.client.response import Response
+from graphstore_async.targets import Target
 
 Data = bytes | str | Path
 CHUNK = 256 * 1024
 
 
-class Target(Enum):
-    DATASET = "dataset"
-
-
-DATASET = Target.DATASET
-"""As `graph`: the whole dataset (GET exports every graph, PUT replaces them all, POST creates a new graph)."""
-
-Graph = str | None | Target  # an IRI; None for the default graph; DATASET
+Graph = str | None | Target  # an IRI; None for the default graph; a Target (DATASET: the whole dataset — GET
+# exports every graph, PUT replaces them all, POST creates a new graph)
 
 
 @dataclass(frozen=True)
@@ -53,10 +47,15 @@ class Notify:
         return sent
 
 
+def target_of(graph: Graph) -> Target:
+    return graph if isinstance(graph, Target) else Target(graph)
+
+
 def graph_params(graph: Graph) -> list[tuple[str, str]]:
-    if graph is DATASET:
+    target = target_of(graph)
+    if target.dataset:
         return []
-    return [("default", "")] if graph is None else [("graph", graph)]
+    return [("default", "")] if target.graph is None else [("graph", target.graph)]
 
 
 def content_type_for(data: Data, content_type: str | None) -> str:

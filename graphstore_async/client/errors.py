@@ -27,16 +27,6 @@ class TransportError(ClientError):
     """The request got no HTTP answer."""
 
 
-def _server_classes() -> list[type[server_errors.GraphStoreError]]:
-    found: list[type[server_errors.GraphStoreError]] = []
-    pending: list[type[server_errors.GraphStoreError]] = [server_errors.GraphStoreError]
-    while pending:
-        cls = pending.pop(0)
-        found.append(cls)
-        pending.extend(cls.__subclasses__())
-    return found
-
-
 class HTTPError(ClientError):
     """A 4xx or 5xx answer. `problem` is the RFC 9457 body ({} when the body was not problem+json)."""
 
@@ -56,16 +46,11 @@ class HTTPError(ClientError):
     @property
     def error_class(self) -> type[server_errors.GraphStoreError]:
         """The server's exception class for this answer: by the problem's type, else by the status."""
-        classes = [cls for cls in _server_classes() if cls is not server_errors.ClientError]  # BadRequest is it
-        by_type = {server_errors.PROBLEM_BASE + cls.slug: cls for cls in classes
-                   if "slug" in cls.__dict__ or cls is server_errors.BadRequest}
         kind = self.problem.get("type")
-        if isinstance(kind, str) and kind in by_type:
-            return by_type[kind]
-        # The most general class with this status (ClientError's status 400 goes to BadRequest).
-        for cls in classes:
-            if cls.status == self.status:
-                return cls
+        if isinstance(kind, str) and kind in server_errors.PROBLEM_TYPES:
+            return server_errors.PROBLEM_TYPES[kind]
+        if self.status in server_errors.BY_STATUS:
+            return server_errors.BY_STATUS[self.status]
         return server_errors.ClientError if 400 <= self.status < 500 else server_errors.GraphStoreError
 
 

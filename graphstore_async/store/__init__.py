@@ -9,22 +9,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Protocol
 
 from graphstore_async.formats import Format
+from graphstore_async.targets import DATASET, GraphName, Target
 
-GraphName = str | None  # None: the default graph
 Progress = Callable[[int], None]
 BeforeWrite = Callable[[], bool]  # asked from a thread just before the first change; False: stop, change nothing
-
-
-class WholeDataset(Enum):
-    ALL = "all"
-
-
-ALL = WholeDataset.ALL  # every graph, for dump and size
 
 
 @dataclass(frozen=True)
@@ -106,8 +98,8 @@ class Store(Protocol):
         """Read quads (their own graphs kept) into the store, all or nothing."""
         ...
 
-    async def dump(self, *, format: Format, graph: GraphName | WholeDataset = ALL) -> ByteStream:
-        """Stream one graph (GraphNotFound if it does not exist), or with `ALL` the whole dataset."""
+    async def dump(self, *, format: Format, target: Target = DATASET) -> ByteStream:
+        """Stream one graph (GraphNotFound if it does not exist), or the whole dataset."""
         ...
 
     async def graph_exists(self, graph: GraphName) -> bool: ...
@@ -121,7 +113,7 @@ class Store(Protocol):
         exists, and is cleared)."""
         ...
 
-    async def size(self, graph: GraphName | WholeDataset = ALL) -> int: ...
+    async def size(self, target: Target = DATASET) -> int: ...
 
     async def close(self) -> None: ...
 

@@ -40,16 +40,13 @@ from graphstore_async.errors import (
 from graphstore_async.formats import Format
 from graphstore_async.settings import Settings
 from graphstore_async.store import (
-    ALL,
     BeforeWrite,
     ByteStream,
     Dataset,
-    GraphName,
     LoadResult,
     Progress,
     QueryLimits,
     Source,
-    WholeDataset,
 )
 from graphstore_async.store.calls import Calls
 from graphstore_async.store.checkpoints import Checkpoint
@@ -65,6 +62,7 @@ from graphstore_async.store.parsing import (
 )
 from graphstore_async.store.streams import ThreadStream
 from graphstore_async.store.writes import BATCH, add, empty, put_back, replace_in_one_update
+from graphstore_async.targets import DATASET, GraphName, Target
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -348,13 +346,13 @@ class EmbeddedStore:
 
     # -- graphs ------------------------------------------------------------------------------------------------
 
-    async def dump(self, *, format: Format, graph: GraphName | WholeDataset = ALL) -> ByteStream:
-        if isinstance(graph, WholeDataset):
+    async def dump(self, *, format: Format, target: Target = DATASET) -> ByteStream:
+        if target.dataset:
             options: dict[str, Any] = {}
         else:
-            if not await self.graph_exists(graph):
-                raise GraphNotFound(f"there is no graph <{graph}> in this repository", graph=graph)
-            options = {"from_graph": _node(graph)}
+            if not await self.graph_exists(target.graph):
+                raise GraphNotFound(f"there is no {target.describe()} in this repository", graph=target.graph)
+            options = {"from_graph": _node(target.graph)}
 
         def write(out: Any) -> None:
             self._ox.dump(out, RDF[format], **options)
@@ -389,10 +387,10 @@ class EmbeddedStore:
         async with self._write_lock:
             return await self._run(remove)
 
-    async def size(self, graph: GraphName | WholeDataset = ALL) -> int:
-        if isinstance(graph, WholeDataset):
+    async def size(self, target: Target = DATASET) -> int:
+        if target.dataset:
             return await self._read(lambda: len(self._ox))
-        return await self._read(self._count, graph)
+        return await self._read(self._count, target.graph)
 
     def _count(self, graph: GraphName) -> int:
         if graph is None:

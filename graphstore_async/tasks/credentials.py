@@ -1,11 +1,12 @@
 """Credentials a task keeps until its notification is sent: sealed at rest, forwarded only where they may go.
 
-The request record (SPEC §3) captures `Authorization` and `Asynchronous-Authorization`. A token in clear in
-Redis for a task's whole retention would be a token anyone with Redis access could use, so both are sealed
-(Fernet: AES-CBC + HMAC, from the `cryptography` package) with the server's key, and removed from the record
-once the notification has been delivered or has failed. The caller's own `Authorization` is kept at all only
-when it will be forwarded — to the server's own origin (notify-to-self needs it) or to an origin the operator
-lists in `notify_forward_auth_to`; a token sent to a third party is a leaked token.
+The notification carries `Asynchronous-Authorization`, or else the caller's own `Authorization`. A token in clear
+in Redis for a task's whole retention would be a token anyone with Redis access could use, so the one the
+notification will send is sealed (Fernet: AES-CBC + HMAC, from the `cryptography` package) with the server's key,
+kept in the task's terms (tasks/terms.py) and removed once the deliveries are over; the request record only says
+that a credential was given. The caller's own `Authorization` is kept at all only when it will be forwarded — to
+the server's own origin (notify-to-self needs it) or to an origin the operator lists in `notify_forward_auth_to`;
+a token sent to a third party is a leaked token.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from graphstore_async.egress import EgressRefused, origin_of
+from graphstore_async.egress import origin_of
+from graphstore_async.errors import EgressRefused
 from graphstore_async.settings import Settings
 
 SEALED_PREFIX = "sealed:"

@@ -26,7 +26,8 @@ from typing import Any
 
 import aiohttp
 
-from graphstore_async import egress, outbound
+from graphstore_async import outbound
+from graphstore_async.errors import EgressRefused
 from graphstore_async.settings import Settings
 
 RETRY_STATUSES = frozenset({408, 429})
@@ -34,11 +35,14 @@ RETRY_STATUSES = frozenset({408, 429})
 
 @dataclass(frozen=True)
 class Notification:
+    """One HTTP request a task sends when it has ended: its notification or its callback (tasks/notification.py
+    makes them)."""
+
     url: str
     method: str
     headers: Mapping[str, str]
     body: Path | bytes | None  # a file is streamed from the spool on each attempt
-    message_id: str
+    message_id: str  # Standard Webhooks' webhook-id
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,7 @@ class Deliverer:
                     await response.read()
                     retry_after = _retry_after(response.headers.get("Retry-After"))
                     return Attempt(number, started, response.status, None, _ms(clock)), retry_after
-        except egress.EgressRefused as exc:
+        except EgressRefused as exc:
             return Attempt(number, started, None, f"refused: {exc.detail}", _ms(clock), refused=True), None
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             return Attempt(number, started, None, f"{type(exc).__name__}: {exc}", _ms(clock)), None
@@ -116,10 +120,13 @@ def _backoff(base_s: float, number: int) -> float:
 
 
 def _retry_after(value: str | None) -> float | None:
+    """RFC 9110 §10.2.3: delay-seconds (ASCII digits: `str.isdigit` alone also takes '²' and '٣', which float
+    refuses or reads as 3) or an HTTP-date; None for anything else."""
     if not value:
         return None
-    if value.strip().isdigit():
-        return float(value.strip())
+    seconds = value.strip(" \t")
+    if seconds.isascii() and seconds.isdigit():
+        return float(seconds)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

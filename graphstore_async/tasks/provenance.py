@@ -30,9 +30,6 @@ from graphstore_async.tasks.records import Task
 from graphstore_async.taskstatus import TaskStatus
 from graphstore_async.vocab import AS, CONTEXT_FILE, GSA, HTM, PROV
 
-NOTIFICATION_FORMATS: tuple[Format, ...] = (
-    formats.TURTLE, formats.N_TRIPLES, formats.N_QUADS, formats.RDF_XML, formats.JSON_LD,
-)
 _OUTCOMES = {TaskStatus.COMPLETED: GSA.Completed, TaskStatus.FAILED: GSA.Failed, TaskStatus.CANCELLED: GSA.Cancelled}
 _STATUSES = {TaskStatus.PENDING: GSA.Pending, TaskStatus.RUNNING: GSA.Running, **_OUTCOMES}
 _METHODS = {"GET": HTM.GET, "PUT": HTM.PUT, "POST": HTM.POST, "PATCH": HTM.PATCH, "DELETE": HTM.DELETE}
@@ -69,14 +66,15 @@ class Activity:
 def activity_of(task: Task, *, status_document: bool = False) -> Activity:
     """What a task did, from its record: for its notification, or (with its status and progress so far) for
     its status document."""
-    outcome = task.outcome or {}
+    result = task.result
     return Activity(
         task_id=task.id, method=task.record.method, started=task.started, ended=task.ended,
         actor=f"{task.base_url}/{task.account}", repository=f"{task.base_url}/{task.repository}",
-        status=task.status, status_code=outcome.get("status"),
+        status=task.status, status_code=None if result is None else result.status,
         client_request_id=task.record.header("Client-Request-ID"),
-        statements_added=outcome.get("statements_added"), statements_removed=outcome.get("statements_removed"),
-        graph=outcome.get("graph"), error=task.error,
+        statements_added=None if result is None else result.added,
+        statements_removed=None if result is None else result.removed,
+        graph=None if result is None else result.graph, error=task.error,
         statements_processed=task.statements if status_document else None, with_status=status_document,
     )
 

@@ -1,8 +1,9 @@
 """The job queue: the only module that imports arq, so that it could be replaced.
 
-Jobs are JSON (never pickles) and carry only a task id; everything else is in the task record. A submission
-writes the record and the arq job in one Lua script — one round trip, and atomic with the check of the queue's
-bound, so a full queue refuses a task without leaving half of it behind.
+Jobs are JSON (never pickles) and carry only a task id (a delivery job: the task id, the delivery and the
+attempt's number); everything else is in the task record. Jobs are written by the scripts that change a task's
+state (tasks/submission.py, tasks/records.py), so a job and the state that needs it are written at once: this
+module makes them (`task_job`, `delivery_job`) and runs arq's workers over them.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, NoReturn, cast
 
 from arq.connections import RedisSettings
@@ -19,28 +21,15 @@ from arq.constants import in_progress_key_prefix, job_key_prefix
 from arq.jobs import serialize_job
 from arq.worker import Retry, Worker, func
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 from graphstore_async.settings import Settings
+from graphstore_async.tasks.keys import Keys, Lifetimes, delivery_timeout_s
 
 JOB_FUNCTION = "run_task"
 DELIVERY_FUNCTION = "deliver"
 JobFunction = Callable[[dict[Any, Any], str], Awaitable[None]]
 DeliveryFunction = Callable[[dict[Any, Any], str, str, int], Awaitable[None]]
-
-_SUBMIT = """
--- KEYS: queue, job, record, index... ARGV: limit, job id, payload, job ttl ms, score, record ttl s, field, value, ...
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
-if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
-redis.call('HSET', KEYS[3], unpack(ARGV, 7))
-redis.call('EXPIRE', KEYS[3], ARGV[6])
-for i = 4, #KEYS do redis.call('ZADD', KEYS[i], ARGV[5], ARGV[2]) end
-redis.call('PSETEX', KEYS[2], ARGV[4], ARGV[3])
-redis.call('ZADD', KEYS[1], ARGV[5], ARGV[2])
-return 1
-"""
-
 
 # KEYS: in-progress mark. ARGV: the mark's full time to live (ms), the age (ms) below which it is a live pick.
 _RELEASE = """
@@ -58,67 +47,58 @@ def loads(raw: bytes) -> Any:
     return json.loads(raw)
 
 
-IN_PROGRESS_EXTRA_S = 10  # arq marks a job in progress for its timeout + 10 s (Worker.in_progress_timeout_s)
+@dataclass(frozen=True)
+class Job:
+    """An arq job as it is written beside a change of state: its key, id, payload and due time (ms)."""
 
-
-class QueueFullError(Exception):
-    pass
+    key: str
+    id: str
+    payload: bytes
+    due_ms: int
 
 
 class Queue:
     def __init__(self, redis: Redis, settings: Settings) -> None:
         self._redis = redis
-        self.name = f"{settings.redis_prefix}:queue"
-        self._limit = settings.queue_limit
-        self._job_ttl_ms = int((settings.task_retention_s + settings.job_timeout_s) * 1000)
-        self.deliveries = f"{settings.redis_prefix}:deliveries"
-        self._in_progress_ms = int((settings.job_timeout_s + IN_PROGRESS_EXTRA_S) * 1000)
-        self._delivery_in_progress_ms = int((delivery_timeout_s(settings) + IN_PROGRESS_EXTRA_S) * 1000)
-        self.claims = f"{settings.redis_prefix}:claims"
-        self._submit = redis.register_script(_SUBMIT)
+        keys = Keys(settings.redis_prefix)
+        self.name = keys.queue
+        self.deliveries = keys.delivery_queue
+        self.claims = keys.claims
+        lifetimes = Lifetimes.from_settings(settings)
+        self._in_progress_ms = lifetimes.task_in_progress_ms
+        self._delivery_in_progress_ms = lifetimes.delivery_in_progress_ms
+        self._job_ttl_ms = lifetimes.job_ms
         self._release = redis.register_script(_RELEASE)
         self._fresh_ms = int(settings.heartbeat_s * 1000)
 
-    async def submit(self, task_id: str, record_key: str, record: Mapping[str, str], record_ttl_s: int,
-                     indexes: Sequence[str] = ()) -> None:
-        """Write the task record (and add the task to sorted-set indexes, scored by time) and enqueue its job,
-        at once. QueueFullError past the bound."""
+    @staticmethod
+    def task_job(task_id: str) -> Job:
+        """The job that runs a task, due now."""
         now_ms = int(time.time() * 1000)
         payload = serialize_job(JOB_FUNCTION, (task_id,), {}, None, now_ms, serializer=dumps)
-        flat = [item for pair in record.items() for item in pair]
-        keys = [self.name, job_key_prefix + task_id, record_key, *indexes]
-        done = await self._submit(keys=keys, args=[self._limit, task_id, payload, self._job_ttl_ms, now_ms,
-                                                   record_ttl_s, *flat])
-        if done == 0:
-            raise QueueFullError()
-        if done == -1:
-            raise ValueError(f"job {task_id} exists already")
+        return Job(job_key_prefix + task_id, task_id, payload, now_ms)
 
-    async def position(self, task_id: str) -> int | None:
-        """0-based position of a waiting task, None when it is not waiting."""
-        rank = await self._redis.zrank(self.name, task_id)
-        return None if rank is None else int(rank)
+    @staticmethod
+    def delivery_job(task_id: str, kind: str, number: int, at_s: float) -> Job:
+        """The job of one delivery attempt — `kind` notification or callback, attempt `number` — due at `at_s`."""
+        job_id = delivery_job_id(task_id, kind, number)
+        due_ms = int(at_s * 1000)
+        payload = serialize_job(DELIVERY_FUNCTION, (task_id, kind, number), {}, None, due_ms, serializer=dumps)
+        return Job(job_key_prefix + job_id, job_id, payload, due_ms)
+
+    async def schedule(self, jobs: Sequence[Job]) -> None:
+        """Write delivery jobs; one already there is left as it is (so writing it twice schedules it once)."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for job in jobs:
+                pipe.set(job.key, job.payload, px=self._job_ttl_ms, nx=True)
+                pipe.zadd(self.deliveries, {job.id: job.due_ms}, nx=True)
+            await pipe.execute()
 
     async def release(self, task_id: str) -> None:
         """Let any worker take the job up again now: its worker is gone, so its in-progress mark is stale. Only a
         mark older than `_fresh_ms` is removed — a younger one is a live worker's, which picked the job up again
         (it was due) while the reaper looked: removing that would run the job twice at once."""
         await self._release(keys=[in_progress_key_prefix + task_id], args=[self._in_progress_ms, self._fresh_ms])
-
-    def stage_delivery(self, pipe: Pipeline, task_id: str, kind: str, number: int, at_s: float) -> None:
-        """Add to `pipe` (a transaction of the caller's) the job of one delivery attempt — `kind` notification
-        or callback, attempt `number` — due at `at_s` on the deliveries queue. An attempt already scheduled is
-        left as it is, so staging it twice (a task finished twice) schedules it once."""
-        job_id = delivery_job_id(task_id, kind, number)
-        due_ms = int(at_s * 1000)
-        payload = serialize_job(DELIVERY_FUNCTION, (task_id, kind, number), {}, None, due_ms, serializer=dumps)
-        pipe.set(job_key_prefix + job_id, payload, px=self._job_ttl_ms, nx=True)
-        pipe.zadd(self.deliveries, {job_id: due_ms}, nx=True)
-
-    async def schedule_delivery(self, task_id: str, kind: str, number: int, at_s: float) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            self.stage_delivery(pipe, task_id, kind, number, at_s)
-            await pipe.execute()
 
     async def stale_claims(self, lapse_s: float, limit: int = 200) -> list[str]:
         """Jobs at the head of the task queue marked in progress for longer than `lapse_s` — by arq, before our
@@ -143,9 +123,6 @@ class Queue:
         tell its in-progress mark is stale: an attempt may take notify_timeout_s, so age alone cannot)."""
         await self._redis.hset(self.claims, job_id, worker_id)  # type: ignore[misc]
 
-    async def unclaim(self, job_id: str) -> None:
-        await self._redis.hdel(self.claims, job_id)  # type: ignore[misc]
-
     async def stale_deliveries(self, alive: set[str], lapse_s: float, limit: int = 200) -> list[str]:
         """Delivery jobs marked in progress by a dead worker: claimed by a worker no longer alive, or picked
         (arq's mark, older than `lapse_s`) and never claimed."""
@@ -169,10 +146,6 @@ def delivery_job_id(task_id: str, kind: str, number: int) -> str:
 def later(seconds: float) -> NoReturn:
     """From a job function: run this job again in `seconds` (arq's Retry; the job keeps its id)."""
     raise Retry(defer=seconds)
-
-
-def delivery_timeout_s(settings: Settings) -> float:
-    return settings.notify_timeout_s + 30
 
 
 def create_delivery_worker(settings: Settings, deliver: DeliveryFunction, ctx: dict[str, Any],

@@ -138,7 +138,8 @@ async def running_worker(runtime: Runtime, workers: Workers) -> AsyncIterator[No
     finally:
         for helper in helpers:
             helper.cancel()
-        await asyncio.gather(*(k.stop(settings.shutdown_grace_s) for k in kept))
+        await asyncio.gather(*(k.stop(settings.shutdown_grace_s) for k in kept),
+                             runtime.dispatcher.stop(settings.shutdown_grace_s))
         for task in running:
             task.cancel()
         await asyncio.gather(*running, *helpers, return_exceptions=True)

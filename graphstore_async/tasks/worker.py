@@ -33,10 +33,11 @@ from graphstore_async.operations import Outcome, execute
 from graphstore_async.repositories import Repositories
 from graphstore_async.settings import Settings
 from graphstore_async.store import Progress, Source
-from graphstore_async.tasks import dispatch
 from graphstore_async.tasks.dispatch import Dispatcher
+from graphstore_async.tasks.notification import carries_result
 from graphstore_async.tasks.queue import Queue
 from graphstore_async.tasks.records import Task, Tasks, now_iso
+from graphstore_async.tasks.result import Result
 from graphstore_async.tasks.spool import Spool
 from graphstore_async.taskstatus import TaskStatus
 
@@ -66,56 +67,65 @@ class Runtime:
         task = await self.tasks.get(task_id)
         if task is None:
             return
-        if not task.status.terminal and await self.tasks.start(task_id, now_iso()):
+        started = now_iso()
+        if not task.status.terminal and await self.tasks.start(task_id, started):
             self.metrics.task_event(task_id, "running", kind=task.operation.kind, user=task.account)
-            await self._run(task)  # its end is written with its deliveries' first jobs
+            task = dataclasses.replace(task, status=TaskStatus.RUNNING, started=started, tries=task.tries + 1)
+            task = await self._run(task)  # its end is written with its deliveries' first jobs
             self.spool.remove_bodies(task_id)
-            task = await self.tasks.get(task_id)
-        if task is None or not task.status.terminal:
+        if not task.status.terminal:
             return
         if not task.deliveries_staged:  # it ended without running (cancelled while pending)
             await self.dispatcher.schedule_first(task)
-        if not dispatch.kinds(task):
+        if not task.terms.deliveries:
             await self.tasks.forget_credentials(task)  # nothing will be delivered: no credentials are kept
 
-    async def _run(self, task: Task) -> None:
+    async def _run(self, task: Task) -> Task:
+        """Run the task and write its end; the task as it ended."""
         self._progress[task.id] = 0  # ours until finished in Redis: the reaper leaves it alone
         try:
-            status, summary, error = await self._outcome_of(task)
-            if status is TaskStatus.COMPLETED and dispatch.notifies_result(task):
+            status, result = await self._outcome_of(task)
+            if status is TaskStatus.COMPLETED and carries_result(task):
                 await asyncio.to_thread(self._keep_result_for_notification, task)
-            ended = now_iso()
-            await persistently(lambda: self.tasks.finish(task.id, status, ended, outcome=summary, error=error,
-                                                         also=self.dispatcher.first_jobs(task)),
-                               f"recording the end of task {task.id}")
-            self.metrics.task_event(task.id, status.value, kind=task.operation.kind, user=task.account, error=error)
+            plan = self.dispatcher.plan(task)
+            try:
+                ended = await persistently(lambda: self.tasks.finish(task, status, result, plan.jobs),
+                                           f"recording the end of task {task.id}")
+            except BaseException:
+                self.dispatcher.release(plan)
+                raise
+            self.dispatcher.send(ended, plan)  # its first notification, now, apart from this job
+            self.metrics.task_event(task.id, status.value, kind=task.operation.kind, user=task.account,
+                                    error=result.error)
+            return ended
         finally:
             self._progress.pop(task.id, None)
 
-    async def _outcome_of(self, task: Task) -> tuple[TaskStatus, dict[str, Any], dict[str, Any] | None]:
+    async def _outcome_of(self, task: Task) -> tuple[TaskStatus, Result]:
         stopped = threading.Event()  # set when the task has stopped: a store thread asking later must not write
         execution = asyncio.create_task(self._execute(task, stopped))
         beating = asyncio.create_task(self._heartbeat(task.id, execution))
-        error: dict[str, Any] | None = None
-        outcome: Outcome | None = None
         try:
             outcome = await execution
-            status = TaskStatus.COMPLETED
+            return TaskStatus.COMPLETED, Result.of(outcome, self._progress.get(task.id))
         except asyncio.CancelledError:
             if not beating.done() or not beating.result():
                 raise  # the worker is stopping: arq runs the job again later
-            status, error = TaskStatus.CANCELLED, Cancelled("the task was cancelled").problem()
+            return TaskStatus.CANCELLED, self._failed(task, Cancelled("the task was cancelled").problem())
         except GraphStoreError as exc:
-            status, error = (TaskStatus.CANCELLED if isinstance(exc, Cancelled) else TaskStatus.FAILED), exc.problem()
-            log.info("task %s %s: %s", task.id, status.value, exc.detail)
+            log.info("task %s %s: %s", task.id, "cancelled" if isinstance(exc, Cancelled) else "failed", exc.detail)
+            return (TaskStatus.CANCELLED if isinstance(exc, Cancelled) else TaskStatus.FAILED,
+                    self._failed(task, exc.problem()))
         except Exception:  # a bug or a broken store: the task fails (and says so); it never stays "running"
             log.exception("task %s failed unexpectedly", task.id)
-            status = TaskStatus.FAILED
-            error = GraphStoreError("the task failed on an unexpected error; the failure is logged").problem()
+            problem = GraphStoreError("the task failed on an unexpected error; the failure is logged").problem()
+            return TaskStatus.FAILED, self._failed(task, problem)
         finally:
             stopped.set()
             beating.cancel()
-        return status, _summary(outcome, error), error
+
+    def _failed(self, task: Task, problem: dict[str, Any]) -> Result:
+        return Result.failed(problem, self._progress.get(task.id))
 
     async def _execute(self, task: Task, stopped: threading.Event) -> Outcome:
         op = task.operation
@@ -170,19 +180,11 @@ class Runtime:
         monitor may read and remove; a gzipped copy when gzip is asked), written before the task ends."""
         target, result = self.spool.notification(task.id), self.spool.result(task.id)
         target.unlink(missing_ok=True)  # a second run writes it again
-        if task.record.header("Asynchronous-Content-Encoding") != "gzip":
+        if task.terms.notify is None or not task.terms.notify.gzip:
             os.link(result, target)
             return
         with result.open("rb") as src, gzip.open(target, "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
-
-
-def _summary(outcome: Outcome | None, error: dict[str, Any] | None) -> dict[str, Any]:
-    if outcome is None:
-        return {"status": error.get("status") if error else None}
-    return {"status": outcome.status, "graph": outcome.graph, "location": outcome.location,
-            "statements_added": outcome.statements_added, "statements_removed": outcome.statements_removed,
-            "content_type": outcome.format.content_type if outcome.format else None}
 
 
 async def _drain(body: Any, path: Path) -> None:

@@ -19,24 +19,24 @@ from graphstore_async.settings import Settings
 from graphstore_async.store.embedded import EmbeddedStore
 from graphstore_async.store.limits import StorePools
 from graphstore_async.tasks.delivery import Deliverer
-from graphstore_async.tasks.idempotency import IdempotencyKeys
 from graphstore_async.tasks.liveness import Workers
 from graphstore_async.tasks.queue import Queue
 from graphstore_async.tasks.records import Tasks
 from graphstore_async.tasks.service import running_worker, runtime_of
 from graphstore_async.tasks.spool import Spool
+from graphstore_async.tasks.submission import Submission
 from graphstore_async.web import admin, graphstore, sparql, tasks, views
 from graphstore_async.web.context import (
     ACCESS,
     EGRESS,
     FETCHER,
-    IDEMPOTENCY,
     METRICS,
     QUEUE,
     REDIS,
     REPOSITORIES,
     SETTINGS,
     SPOOL,
+    SUBMISSION,
     TASKS,
     WORKERS,
 )
@@ -122,7 +122,7 @@ async def _tasks(app: web.Application) -> AsyncIterator[None]:
     app[QUEUE] = Queue(app[REDIS], settings)
     app[SPOOL] = Spool(settings)
     await asyncio.to_thread(app[SPOOL].sweep_sync)  # before any request: what is there was left by a crash
-    app[IDEMPOTENCY] = IdempotencyKeys(app[REDIS], settings)
+    app[SUBMISSION] = Submission(app[REDIS], settings, app[QUEUE], app[SPOOL])
     app[FETCHER] = Fetcher.from_settings(settings)
     app[WORKERS] = Workers(app[REDIS], settings)
     try:

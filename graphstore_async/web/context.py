@@ -14,11 +14,11 @@ from graphstore_async.fetching import Fetcher
 from graphstore_async.metrics import Metrics
 from graphstore_async.repositories import Repositories, Repository, repository_id
 from graphstore_async.settings import Settings
-from graphstore_async.tasks.idempotency import IdempotencyKeys
 from graphstore_async.tasks.liveness import Workers
 from graphstore_async.tasks.queue import Queue
 from graphstore_async.tasks.records import Tasks
 from graphstore_async.tasks.spool import Spool
+from graphstore_async.tasks.submission import Submission
 from graphstore_async.web.bodies import Limits
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -28,7 +28,7 @@ SPOOL = web.AppKey("spool", Spool)
 EGRESS = web.AppKey("egress", EgressPolicy)
 FETCHER = web.AppKey("fetcher", Fetcher)  # SPARQL LOAD sources, through the egress policy
 WORKERS = web.AppKey("workers", Workers)  # live workers (heartbeats in Redis), for /ready
-IDEMPOTENCY = web.AppKey("idempotency", IdempotencyKeys)
+SUBMISSION = web.AppKey("submission", Submission)  # claim, record and queue a task at once
 ACCESS = web.AppKey("access", AccessControl)
 REPOSITORIES = web.AppKey("repositories", Repositories)
 REDIS = web.AppKey("redis", Redis)

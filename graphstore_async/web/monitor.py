@@ -45,8 +45,8 @@ async def result_response(request: web.Request, task: Task, *, synchronous: bool
     last_read = bool(settings.monitor_reads) and reads == settings.monitor_reads
     status, content_type, body = _parts(task, spool.result(task.id))
     headers = {} if synchronous else {"AsyncResult": str(status)}
-    if task.outcome and task.outcome.get("location"):
-        headers["Location"] = task.outcome["location"]
+    if task.result is not None and task.result.location:
+        headers["Location"] = task.result.location
     if body is None:  # PUT, POST, DELETE, update: a status and no body
         return web.Response(status=status if synchronous else 200, headers=headers)
     response = web.StreamResponse(status=status if synchronous else 200, headers=headers)
@@ -68,11 +68,10 @@ async def result_response(request: web.Request, task: Task, *, synchronous: bool
 
 def _parts(task: Task, result: Path) -> tuple[int, str | None, bytes | Path | None]:
     """The operation's status, content type and body."""
-    if task.status is TaskStatus.COMPLETED:
-        outcome = task.outcome or {}
-        if outcome.get("content_type") and result.exists():
-            return int(outcome["status"]), outcome["content_type"], result
-        return int(outcome.get("status") or 204), None, None
+    if task.status is TaskStatus.COMPLETED and task.result is not None:
+        if task.result.content_type and result.exists():
+            return task.result.status or 200, task.result.content_type, result
+        return task.result.status or 204, None, None
     problem = task.error or Cancelled("the task was cancelled").problem()
     return int(problem.get("status") or 500), PROBLEM_JSON, json.dumps(problem).encode()
 

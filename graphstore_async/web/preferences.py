@@ -27,20 +27,30 @@ class Preferences:
 
 
 def parse_prefer(values: Iterable[str]) -> Preferences:
-    """Every Prefer header of a request, merged; unknown preferences are ignored, as RFC 7240 says."""
+    """Every Prefer header of a request, merged; unknown preferences are ignored, as RFC 7240 says. A preference
+    given more than once counts once, as first given (RFC 7240 §2: "only the first instance is to be
+    considered"): a later repeat is not read at all, so a bad value in it is ignored too, while a bad value in
+    the first is a 400. callback and odata.callback are one preference."""
     respond_async, wait_s, callback = False, None, None
+    seen: set[str] = set()
     for value in values:
         for item in _split(value, ","):
             name, _, rest = item.partition(";")
             token, _, token_value = name.partition("=")
-            token = token.strip().lower()
+            token = _SAME_PREFERENCE.get(token.strip().lower(), token.strip().lower())
+            if token in seen:
+                continue
+            seen.add(token)
             if token == "respond-async":
                 respond_async = True
             elif token == "wait":
                 wait_s = _seconds(_unquote(token_value))
-            elif token in ("callback", "odata.callback"):
+            elif token == "callback":
                 callback = _callback_url(rest)
     return Preferences(respond_async, wait_s, callback)
+
+
+_SAME_PREFERENCE = {"odata.callback": "callback"}
 
 
 def _callback_url(parameters: str) -> str:

@@ -15,15 +15,14 @@ from multidict import MultiDict
 
 from graphstore_async import bounds, formats, params, sparqltext
 from graphstore_async.auth import Grant
-from graphstore_async.egress import EgressRefused
-from graphstore_async.errors import BadRequest, FetchRefused, UnsupportedMediaType
-from graphstore_async.operations import FetchSource, Kind, Operation, execute
+from graphstore_async.errors import BadRequest, EgressRefused, FetchRefused, UnsupportedMediaType
+from graphstore_async.operations import FetchSource, Kind, Operation
 from graphstore_async.params import absolute_iri
 from graphstore_async.sparqltext import QueryForm
 from graphstore_async.store import Dataset, Source, Store
+from graphstore_async.targets import Target
 from graphstore_async.web import asynchronous, context
 from graphstore_async.web.bodies import read_small
-from graphstore_async.web.responses import respond
 
 MAX_OPERATION_BYTES = 16 * 1024 * 1024
 QUERY_DATASET = ("default-graph-uri", "named-graph-uri")
@@ -69,7 +68,7 @@ async def read_operation(request: web.Request) -> ProtocolRequest:
     except UnicodeDecodeError as exc:
         raise BadRequest(f"the body is not UTF-8: {exc}") from exc
     if media == formats.FORM:
-        fields = _form(text) if len(text) < OFF_LOOP_CHARS else await asyncio.to_thread(_form, text)
+        fields = form_fields(text) if len(text) < OFF_LOOP_CHARS else await asyncio.to_thread(form_fields, text)
         params.extend(fields)
         return _checked(params.getall("query", []), params.getall("update", []), params)
     if "query" in params or "update" in params:
@@ -79,7 +78,8 @@ async def read_operation(request: web.Request) -> ProtocolRequest:
     return _checked([], [text], params)
 
 
-def _form(text: str) -> list[tuple[str, str]]:
+def form_fields(text: str) -> list[tuple[str, str]]:
+    """An HTML form's fields (application/x-www-form-urlencoded), strictly UTF-8."""
     try:  # a percent-encoded byte sequence that is not UTF-8 (query=ASK%FF) is the client's error
         return parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict")
     except UnicodeDecodeError as exc:
@@ -127,7 +127,7 @@ async def bounded(request: web.Request, text: str, what: str) -> sparqltext.Shap
 
 
 def operation_of(request: web.Request, read: ProtocolRequest, repo_id: str, shape: sparqltext.Shape,
-                 terms: asynchronous.Terms | None = None) -> Operation:
+                 asked: asynchronous.Asked | None = None) -> Operation:
     """A bounded protocol request as an Operation: the query's result format negotiated, or the protocol's
     USING dataset written into the update."""
     endpoint = f"{context.base_url(request)}{request.path}"
@@ -137,10 +137,10 @@ def operation_of(request: web.Request, read: ProtocolRequest, repo_id: str, shap
         return Operation(Kind.UPDATE, repo_id, text=text, base_iri=endpoint)
     assert read.query is not None
     offers, default = result_formats(shape.form)
-    if terms is None:
+    if asked is None:
         fmt = formats.negotiate(request.headers.get("Accept"), offers, default)
     else:
-        fmt = asynchronous.result_format(request, terms, offers, default)
+        fmt = asynchronous.result_format(request, asked, offers, default)
     dataset = read.dataset(QUERY_DATASET)
     return Operation(Kind.QUERY, repo_id, text=read.query, base_iri=endpoint, result_type=fmt.media_type,
                      default_graphs=dataset.default_graphs, named_graphs=dataset.named_graphs)
@@ -160,7 +160,7 @@ def load_operation(request: web.Request, text: str, repo_id: str) -> Operation:
         request.app[context.EGRESS].check_url(source, context.own_origin(request))
     except EgressRefused as exc:
         raise FetchRefused(f"LOAD <{source}> is refused: {exc.detail}", source=source) from exc
-    return Operation(Kind.UPDATE, repo_id, text=text, source=source, silent=load.silent, graph=graph)
+    return Operation(Kind.UPDATE, repo_id, Target(graph), text=text, source=source, silent=load.silent)
 
 
 def time_limited(request: web.Request, op: Operation, asked: Sequence[str], *, task: bool) -> Operation:
@@ -194,7 +194,7 @@ async def check_syntax(store: Store, text: str, shape: sparqltext.Shape, *, upda
 
 async def handle(request: web.Request) -> web.StreamResponse:
     repo = await context.repository(request, Grant.READ)  # before reading a body from a stranger
-    terms = asynchronous.async_terms(request, request.app[context.EGRESS])
+    asked = asynchronous.asked_of(request, request.app[context.EGRESS])
     read = await read_operation(request)
     if read.update is not None:
         request.app[context.ACCESS].require(context.principal(request), repo.id, Grant.WRITE)
@@ -203,15 +203,14 @@ async def handle(request: web.Request) -> web.StreamResponse:
     if shape.load:  # only with allow_load (bounds.sparql refuses it otherwise)
         op = load_operation(request, text, repo.id)
     elif len(text) < OFF_LOOP_CHARS:
-        op = operation_of(request, read, repo.id, shape, terms)
+        op = operation_of(request, read, repo.id, shape, asked)
     else:
-        op = await asyncio.to_thread(operation_of, request, read, repo.id, shape, terms)
+        op = await asyncio.to_thread(operation_of, request, read, repo.id, shape, asked)
     if op.kind is Kind.QUERY:
-        op = time_limited(request, op, read.params.getall("timeout", []), task=terms is not None)
+        op = time_limited(request, op, read.params.getall("timeout", []), task=asked is not None)
     elif "timeout" in read.params:
         raise BadRequest("timeout applies to queries; an update is not time-limited", parameter="timeout")
-    if terms is not None:
-        if op.source is None:  # a LOAD was parsed whole by us
-            await check_syntax(repo.store, text, shape, update=read.update is not None)
-        return await asynchronous.submit(request, op, terms, [read.digest])
-    return await respond(request, await execute(op, repo.store, fetch=fetcher_for(request)))
+    if asked is not None and op.source is None:  # a task's text is parsed before it is queued (a LOAD by us)
+        await check_syntax(repo.store, text, shape, update=read.update is not None)
+    return await asynchronous.run_or_submit(request, repo.store, op, asked, None, [read.digest],
+                                            fetch=None if asked else fetcher_for(request))

@@ -23,7 +23,7 @@ from graphstore_async import formats, params
 from graphstore_async.errors import BadRequest, Conflict, TaskGone, TaskNotFound, Unauthorized
 from graphstore_async.operations import Kind
 from graphstore_async.tasks import provenance
-from graphstore_async.tasks.records import Task
+from graphstore_async.tasks.records import Task, View
 from graphstore_async.taskstatus import TaskStatus
 from graphstore_async.web import context
 from graphstore_async.web.monitor import result_response
@@ -34,15 +34,15 @@ DEFAULT_LIMIT, MAX_LIMIT = 50, 1000
 STATUS_FORMATS = (formats.SPARQL_JSON, formats.TURTLE, formats.JSON_LD)  # SPARQL_JSON stands for JSON here
 
 
-async def visible_task(request: web.Request) -> Task:
+async def visible_task(request: web.Request) -> View:
     """The task named in the path, if the caller may see it: others get 404, so an id leaks nothing."""
     task_id = params.task_id(request.match_info["task_id"])
     tasks = request.app[context.TASKS]
     principal = context.principal(request)
-    task = await tasks.get(task_id)
-    if task is not None and (principal.admin or principal.account == task.account):
-        return task
-    if task is None:
+    view = await tasks.view(task_id)
+    if view is not None and (principal.admin or principal.account == view.task.account):
+        return view
+    if view is None:
         owner = await tasks.tombstone(task_id)
         if owner is not None and (principal.admin or principal.account == owner):
             raise TaskGone(f"task {task_id} ended longer ago than the retention period; its result is gone",
@@ -55,15 +55,15 @@ def _monitor(request: web.Request, task_id: str) -> str:
 
 
 async def monitor(request: web.Request) -> web.StreamResponse:
-    task = await visible_task(request)
-    if not task.status.terminal:
-        return web.json_response(await status_document(request, task), status=202, headers={
-            "Location": _monitor(request, task.id), "Retry-After": str(RETRY_AFTER_S)})
-    return await result_response(request, task, synchronous=False)
+    view = await visible_task(request)
+    if not view.task.status.terminal:
+        return web.json_response(status_document(request, view), status=202, headers={
+            "Location": _monitor(request, view.task.id), "Retry-After": str(RETRY_AFTER_S)})
+    return await result_response(request, view.task, synchronous=False)
 
 
 async def cancel(request: web.Request) -> web.Response:
-    task = await visible_task(request)
+    task = (await visible_task(request)).task
     outcome = await request.app[context.TASKS].cancel(task.id)
     if outcome == "cancelled":
         request.app[context.METRICS].task_event(task.id, "cancelled", kind=task.operation.kind, user=task.account)
@@ -92,13 +92,14 @@ def _stopping(task: Task) -> str:
 
 
 async def status(request: web.Request) -> web.Response:
-    task = await visible_task(request)
+    view = await visible_task(request)
+    task = view.task
     fmt = formats.negotiate(request.headers.get("Accept"), STATUS_FORMATS, formats.SPARQL_JSON)
     headers = {"Vary": "Accept"}
     if not task.status.terminal:
         headers["Retry-After"] = str(RETRY_AFTER_S)
     if fmt is formats.SPARQL_JSON:
-        return web.json_response(await status_document(request, task), headers=headers)
+        return web.json_response(status_document(request, view), headers=headers)
     graph = provenance.activity_graph(provenance.activity_of(task, status_document=True))
     body = await asyncio.to_thread(provenance.serialize, graph, fmt)
     return web.Response(body=body, headers={**headers, "Content-Type": fmt.content_type})
@@ -106,22 +107,22 @@ async def status(request: web.Request) -> web.Response:
 
 async def events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: one `status` event per change of status or progress, ending with the terminal one."""
-    task = await visible_task(request)
+    view = await visible_task(request)
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     await response.prepare(request)
     last: tuple[str, int] | None = None
     tasks = request.app[context.TASKS]
     while True:
-        current = (task.status.value, task.statements)
+        current = (view.task.status.value, view.task.statements)
         if current != last:
-            document = await status_document(request, task)
+            document = status_document(request, view)
             kind = "progress" if last is not None and last[0] == current[0] else "status"
             await response.write(f"event: {kind}\ndata: {json.dumps(document)}\n\n".encode())
             last = current
-        if task.status.terminal:
+        if view.task.status.terminal:
             break
         await asyncio.sleep(EVENT_POLL_S)
-        task = await tasks.get(task.id) or task
+        view = await tasks.view(view.task.id) or view
     await response.write_eof()
     return response
 
@@ -143,19 +144,19 @@ async def listing(request: web.Request) -> web.Response:
     # Filters apply after the index is read; read enough of it to fill the page in most cases.
     found = await request.app[context.TASKS].listing(account, limit if not (wanted_status or repository)
                                                      else MAX_LIMIT * 5)
-    chosen = [t for t in found if (wanted_status is None or t.status.value == wanted_status)
-              and (repository is None or t.repository == repository)][:limit]
-    return web.json_response({"tasks": [await status_document(request, t) for t in chosen]})
+    chosen = [v for v in found if (wanted_status is None or v.task.status.value == wanted_status)
+              and (repository is None or v.task.repository == repository)][:limit]
+    return web.json_response({"tasks": [status_document(request, view) for view in chosen]})
 
 
-async def status_document(request: web.Request, task: Task) -> dict[str, Any]:
+def status_document(request: web.Request, view: View) -> dict[str, Any]:
+    task, attempts = view.task, view.attempts
     monitor_url = _monitor(request, task.id)
-    attempts = await request.app[context.TASKS].deliveries(task.id)
     document: dict[str, Any] = {
         "id": task.id,
         "status": task.status.value,
         "operation": {"kind": task.operation.kind.value, "method": task.record.method,
-                      "target": task.operation.describe_target()},
+                      "target": task.operation.target.describe()},
         "repository": task.repository,
         "user": f"{task.base_url}/{task.account}",
         "created": task.created,
@@ -163,19 +164,20 @@ async def status_document(request: web.Request, task: Task) -> dict[str, Any]:
         "ended": task.ended,
         "progress": {"statements": task.statements},
         "tries": task.tries,  # more than 1: the task was taken up again after its worker went away
-        "outcome": task.outcome,
+        "outcome": None if task.result is None else task.result.outcome_json(),
         "error": task.error,
         "request": task.record.public(),
         "client_request_id": task.record.header("Client-Request-ID"),
-        "notification": {"location": task.record.header("Asynchronous-Location"), "delivery": task.delivery,
+        "notification": {"location": None if task.terms.notify is None else task.terms.notify.location,
+                         "delivery": task.delivery,
                          "error": task.delivery_error,
                          "attempts": [a for a in attempts if a.get("kind", "notification") == "notification"]},
-        "callback": {"url": task.record.header("Prefer-Callback"), "delivery": task.callback,
+        "callback": {"url": task.terms.callback, "delivery": task.callback,
                      "error": task.callback_error, "attempts": [a for a in attempts if a.get("kind") == "callback"]},
         "links": {"monitor": monitor_url, "status": f"{monitor_url}/status", "events": f"{monitor_url}/events"},
     }
     if task.status is TaskStatus.CANCELLED and task.started and task.operation.kind.reads_only:
         document["cancellation"] = "cancelled while it ran. " + _stopping(task)
     if task.status is TaskStatus.PENDING:
-        document["progress"]["queue_position"] = await request.app[context.QUEUE].position(task.id)
+        document["progress"]["queue_position"] = view.queue_position
     return document

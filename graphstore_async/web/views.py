@@ -11,22 +11,21 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from datetime import UTC, datetime
-from urllib.parse import parse_qsl
 
 from aiohttp import web
 
 from graphstore_async import bindings, formats, sparqltext
 from graphstore_async.auth import Grant
 from graphstore_async.errors import BadRequest, MethodNotAllowed, UnsupportedMediaType
-from graphstore_async.operations import Kind, Operation, execute
+from graphstore_async.operations import Kind, Operation
 from graphstore_async.web import asynchronous, context
 from graphstore_async.web.bodies import read_small
-from graphstore_async.web.responses import respond
 from graphstore_async.web.sparql import (
     MAX_OPERATION_BYTES,
     OFF_LOOP_CHARS,
     bounded,
     check_syntax,
+    form_fields,
     result_formats,
     time_limited,
 )
@@ -98,13 +97,16 @@ async def run(request: web.Request) -> web.StreamResponse:
     accept = request.headers.get("Accept", "")
     if request.method == "GET" and fmt is None and formats.media_type_of(accept) == formats.SPARQL_QUERY:
         return web.Response(text=text, headers={"Content-Type": formats.SPARQL_QUERY})
-    terms = asynchronous.async_terms(request, request.app[context.EGRESS])
+    asked = asynchronous.asked_of(request, request.app[context.EGRESS])
     arguments = dict(request.query)
     if request.method == "POST":
         if formats.media_type_of(request.headers.get("Content-Type")) != formats.FORM:
             raise UnsupportedMediaType(f"a view's arguments are POSTed as {formats.FORM}")
         body = await read_small(request, context.limits(request), MAX_OPERATION_BYTES)
-        arguments.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        try:
+            arguments.update(form_fields(body.decode("utf-8")))
+        except UnicodeDecodeError as exc:
+            raise BadRequest(f"the body is not UTF-8: {exc}") from exc
     if len(text) < OFF_LOOP_CHARS:
         query = _bound(text, arguments)
     else:  # the bindings are placed by tokenizing the view: proportional to its size
@@ -113,13 +115,12 @@ async def run(request: web.Request) -> web.StreamResponse:
     if fmt is not None and fmt not in offers:
         raise BadRequest(f"this view's result cannot be written as .{fmt.extension}; available: "
                          + ", ".join("." + f.extension for f in offers))
-    if terms is not None:
-        fmt = fmt or asynchronous.result_format(request, terms, offers, default)
+    if asked is not None:
+        fmt = fmt or asynchronous.result_format(request, asked, offers, default)
     else:
         fmt = fmt or formats.negotiate(accept or None, offers, default)
     op = Operation(Kind.QUERY, repo.id, text=query, result_type=fmt.media_type,
                    base_iri=f"{context.base_url(request)}/{repo.id}/{name}")
-    op = time_limited(request, op, [arguments["timeout"]] if "timeout" in arguments else [], task=terms is not None)
-    if terms is not None:
-        return await asynchronous.submit(request, op, terms, [hashlib.sha256(query.encode()).hexdigest()])
-    return await respond(request, await execute(op, repo.store))
+    op = time_limited(request, op, [arguments["timeout"]] if "timeout" in arguments else [], task=asked is not None)
+    return await asynchronous.run_or_submit(request, repo.store, op, asked, None,
+                                            [hashlib.sha256(query.encode()).hexdigest()])

@@ -27,9 +27,10 @@ from rdflib.compare import graph_diff, isomorphic, to_isomorphic
 
 from graphstore_async import formats
 from graphstore_async.errors import StoreUnavailable
-from graphstore_async.store import ALL, GraphName, Source, embedded, writes
+from graphstore_async.store import Source, embedded, writes
 from graphstore_async.store.checkpoints import Checkpoint
 from graphstore_async.store.embedded import EmbeddedStore
+from graphstore_async.targets import DATASET, GraphName, Target
 
 G = "http://example.org/g"
 OTHER = "http://example.org/other"
@@ -53,7 +54,7 @@ def lines(path: Path) -> set[str]:
 
 
 async def dumped(store: EmbeddedStore, graph: GraphName) -> set[str]:
-    stream = await store.dump(format=formats.N_TRIPLES, graph=graph)
+    stream = await store.dump(format=formats.N_TRIPLES, target=Target(graph))
     return set(b"".join([chunk async for chunk in stream]).decode().splitlines())
 
 
@@ -174,8 +175,8 @@ async def test_readers_see_the_old_graph_until_a_replace_in_batches_commits(
     loading = asyncio.create_task(put(store, new, "named"))
     try:
         assert await asyncio.to_thread(reached.wait, 30)
-        assert await store.size(G) == LARGE[0]
-        assert await store.size(ALL) == size
+        assert await store.size(Target(G)) == LARGE[0]
+        assert await store.size(DATASET) == size
         assert await dumped(store, G) == lines(old)
         assert await store.named_graphs() == [G, OTHER]
         assert await store.graph_exists(G)
@@ -183,7 +184,7 @@ async def test_readers_see_the_old_graph_until_a_replace_in_batches_commits(
         go_on.set()
     await loading
     assert await dumped(store, G) == lines(new)
-    assert await store.size(ALL) == LARGE[1] + BESIDE[layout]
+    assert await store.size(DATASET) == LARGE[1] + BESIDE[layout]
 
 
 @pytest.mark.parametrize(("target", "layout"), [("named", "beside-little"), ("named", "beside-much"),
@@ -205,7 +206,7 @@ async def test_a_replace_that_fails_half_way_is_put_back(store: EmbeddedStore, t
     with pytest.raises(OSError, match="No space left"):
         await put(store, new, target)
     assert await dumped(store, graph_of(target)) == before
-    assert await store.size(ALL) == LARGE[0] + BESIDE[layout]
+    assert await store.size(DATASET) == LARGE[0] + BESIDE[layout]
     if BESIDE[layout]:
         assert await dumped(store, OTHER) == lines(tmp_path / "other.nt")
     assert leftovers(tmp_path / "store") == []
@@ -344,7 +345,7 @@ async def test_a_small_replace_with_an_empty_body_makes_an_empty_graph(store: Em
     result = await store.load([Source(empty, formats.N_TRIPLES)], graph=G, replace=True)
     assert result.created
     assert await store.named_graphs() == [G]
-    assert await store.size(G) == 0
+    assert await store.size(Target(G)) == 0
 
 
 async def test_a_dataset_with_a_blank_node_graph_is_replaced_in_batches(store: EmbeddedStore, tmp_path: Path,
@@ -355,8 +356,8 @@ async def test_a_dataset_with_a_blank_node_graph_is_replaced_in_batches(store: E
                     '<http://example.org/a> <http://example.org/b> "default" .\n')
     result = await store.load_dataset([Source(body, formats.TRIG)], replace=True)
     assert (result.statements, result.removed, len(checkpoints_taken)) == (2, 20, 1)
-    assert await store.size(ALL) == 2
-    assert await store.size(None) == 1
+    assert await store.size(DATASET) == 2
+    assert await store.size(Target(None)) == 1
 
 
 @pytest.mark.parametrize("scoped", [False, True], ids=["unscoped", "blank-node-scope"])

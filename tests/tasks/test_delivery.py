@@ -304,11 +304,14 @@ async def test_credentials_are_sealed_in_redis_and_gone_after_delivery(
     assert document["notification"]["delivery"] == "delivered", document  # to our own origin, with the token
     raw = Redis.from_url(running.settings.redis_url)
     try:
-        record = json.loads(await raw.hget(f"{running.settings.redis_prefix}:task:{task_id}", "record"))  # type: ignore[misc]
+        key = f"{running.settings.redis_prefix}:task:{task_id}"
+        record = json.loads(await raw.hget(key, "record"))  # type: ignore[misc]
+        terms = json.loads(await raw.hget(key, "terms"))  # type: ignore[misc]
     finally:
         await raw.aclose()
-    assert record["headers"]["Authorization"] == "***", record  # the notification is over: nothing kept
+    assert record["headers"]["Authorization"] == "***", record  # the record only says that one was given
     assert record["headers"]["Asynchronous-Authorization"] == "***", record
+    assert terms["notify"]["authorization"] is None, terms  # the notification is over: nothing kept
 
 
 @pytest.mark.parametrize("listed", [False, True], ids=["third-party", "listed-origin"])

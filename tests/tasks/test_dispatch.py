@@ -16,7 +16,8 @@ from pytest_aiohttp import AiohttpServer
 from redis.asyncio import Redis
 
 from graphstore_async.tasks.delivery import Deliverer
-from graphstore_async.tasks.dispatch import NOTIFICATION, Dispatcher
+from graphstore_async.tasks.dispatch import Dispatcher
+from graphstore_async.tasks.notification import NOTIFICATION
 from graphstore_async.tasks.queue import Queue
 from graphstore_async.tasks.records import Tasks
 from graphstore_async.tasks.spool import Spool
@@ -97,7 +98,7 @@ async def test_client_request_id_that_cannot_be_sent_again_is_refused(start_serv
 
 async def test_a_notification_that_cannot_be_made_ends_failed_with_the_reason(
         start_server: StartServer, http: aiohttp.ClientSession) -> None:
-    """A task whose record names a location nobody can send to (written past acceptance, as an older version or a
+    """A task whose terms name a location nobody can send to (written past acceptance, as an older version or a
     bug could): its delivery ends failed, with the reason in its status, instead of staying null for ever."""
     running = await start_server(worker=False)  # the dispatcher is driven by hand below
     await create_repository(http, running)
@@ -106,9 +107,10 @@ async def test_a_notification_that_cannot_be_made_ends_failed_with_the_reason(
     redis = Redis.from_url(running.settings.redis_url)
     try:
         key = f"{running.settings.redis_prefix}:task:{task_id}"
-        record: dict[str, Any] = json.loads(await redis.hget(key, "record"))  # type: ignore[misc]
-        record["headers"]["Asynchronous-Location"] = "http://[::1"  # unparsable
-        await redis.hset(key, mapping={"record": json.dumps(record), "status": "completed"})  # type: ignore[misc]
+        terms: dict[str, Any] = json.loads(await redis.hget(key, "terms"))  # type: ignore[misc]
+        terms["notify"] = {"location": "http://[::1", "method": "POST", "format": "text/turtle",  # unparsable
+                           "gzip": False}
+        await redis.hset(key, mapping={"terms": json.dumps(terms), "status": "completed"})  # type: ignore[misc]
         settings = running.settings
         tasks, queue = Tasks(redis, settings), Queue(redis, settings)
         deliverer = Deliverer(settings)

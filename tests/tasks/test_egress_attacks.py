@@ -17,8 +17,9 @@ import pytest
 from conftest import Receiver, Running, StartReceiver, StartServer
 from helpers import assert_problem, dump_dataset, raw_exchange
 
-from graphstore_async import egress, outbound
-from graphstore_async.egress import EgressPolicy, RefusedAddress
+from graphstore_async import outbound
+from graphstore_async.egress import EgressPolicy
+from graphstore_async.errors import EgressRefused, RefusedAddress
 from tests.tasks.notifying import (
     GRAPH,
     QUIET_S,
@@ -168,7 +169,7 @@ async def test_an_address_approved_for_a_name_is_not_open_to_a_literal(start_rec
     try:
         async with client.request("GET", f"http://hooks.test:{port}/by-name") as response:
             assert response.status == 204
-        with pytest.raises(egress.EgressRefused):
+        with pytest.raises(EgressRefused):
             async with client.request("GET", f"http://127.0.0.1:{port}/by-address"):
                 pass
         async with aiohttp.ClientSession(connector=outbound.connector(client.policy)) as session:
@@ -192,7 +193,7 @@ async def test_own_origin_connection_is_not_reused_outside_its_scope(start_recei
         async with client.request("GET", f"http://self.test:{port}/own", own_origin=own.format(port=port),
                                   ) as response:
             assert response.status == 204
-        with pytest.raises(egress.EgressRefused, match="127.0.0.1"):
+        with pytest.raises(EgressRefused, match="127.0.0.1"):
             async with client.request("GET", f"http://self.test:{port}/again"):
                 pass
     finally:

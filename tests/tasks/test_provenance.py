@@ -9,7 +9,8 @@ from helpers import parse_graph
 from rdflib.compare import isomorphic
 
 from graphstore_async import formats
-from graphstore_async.tasks.provenance import NOTIFICATION_FORMATS, Activity, activity_graph, serialize
+from graphstore_async.tasks.provenance import Activity, activity_graph, serialize
+from graphstore_async.tasks.terms import NOTIFICATION_FORMATS
 from graphstore_async.taskstatus import TaskStatus
 
 AWKWARD = 'a "quoted" \\ back\\slash,\nnew line\r\ttab \x01 control, «non-ASCII» 🚀, """ triple'

@@ -13,6 +13,7 @@ from conftest import Running, StartServer
 from redis.asyncio import Redis
 
 from graphstore_async.tasks.records import Tasks, now_iso
+from graphstore_async.tasks.result import Result
 from graphstore_async.taskstatus import TaskStatus
 from tests.tasks.monitoring import status_of, submit_monitored
 from tests.tasks.notifying import create_repository
@@ -56,7 +57,9 @@ async def test_a_lapsed_heartbeat_puts_the_task_back(start_server: StartServer, 
 async def test_a_task_that_finished_meanwhile_stays_finished(start_server: StartServer,
                                                              http: aiohttp.ClientSession, redis: Redis) -> None:
     running, tasks, task_id = await lapsed_task(start_server, http, redis)
-    await tasks.finish(task_id, TaskStatus.COMPLETED, now_iso(), outcome={"status": 204})  # ... the worker ends
+    task = await tasks.get(task_id)
+    assert task is not None
+    await tasks.finish(task, TaskStatus.COMPLETED, Result(204))  # ... the worker ends
     assert not await tasks.back_to_pending(task_id)  # ... the reaper acts
     assert (await status_of(http, running, task_id))["status"] == "completed"
     assert task_id not in await tasks.stale_running()

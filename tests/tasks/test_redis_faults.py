@@ -166,3 +166,47 @@ async def test_a_server_started_while_redis_is_down_works_once_it_is_up(
     task_id = await submit(http, running, "POST", "/service?default", body=triples("late", 1),
                            content_type="text/turtle", location=receiver.url())
     assert (await wait_for_status(http, running, task_id, timeout_s=30))["status"] == "completed"
+
+
+async def test_a_waiting_request_that_fails_after_its_task_was_queued_leaves_the_task_whole(
+        own_redis: OwnRedis, start_server: StartServer, http: aiohttp.ClientSession, tmp_path: Path) -> None:
+    """`Prefer: wait=N`: the task is queued, then Redis goes away while the request waits for it. The request
+    fails (503), but the task it queued keeps its body: once Redis is back, the same request again (same
+    Request-ID) is that task, and it completes with the body's triples."""
+    running = await start_server(redis_url=own_redis.url, worker_jobs=1, transactional_load_bytes=1_000_000)
+    await create_repository(http, running)
+    await wait_ready(http, running)
+    big = tmp_path / "big.nt"
+    big.write_bytes(b"".join(f'<http://example.org/big{i}> <http://example.org/p> "{i}" .\n'.encode()
+                             for i in range(300_000)))
+    with big.open("rb") as body:  # holds the only slot, so the waiting task stays queued
+        await submit(http, running, "PUT", "/service?graph=http://example.org/big", body=body,
+                     content_type="application/n-triples", location=None)
+    headers = {"Content-Type": "text/turtle", "Prefer": "respond-async, wait=30", "Request-ID": "client-key-1"}
+    graph = "/service?graph=http://example.org/waited"
+
+    async def waiting() -> aiohttp.ClientResponse:
+        async with http.put(running.repo_url(graph), data=triples("w", 3), headers=headers) as response:
+            await response.read()
+            return response
+
+    request = asyncio.create_task(waiting())
+    deadline = time.monotonic() + 20
+    while True:  # until the second task is queued
+        async with http.get(running.url("/tasks")) as response:
+            if len((await response.json())["tasks"]) == 2:
+                break
+        assert time.monotonic() < deadline, "the waiting request's task was not queued"
+        await asyncio.sleep(0.05)
+    own_redis.kill()
+    answer = await asyncio.wait_for(request, 20)
+    assert answer.status == 503, answer.status
+    own_redis.start()
+    await wait_ready(http, running)
+    async with http.put(running.repo_url(graph), data=triples("w", 3),
+                        headers={**headers, "Prefer": "respond-async"}) as response:
+        assert response.status == 202, await response.text()
+        task_id = response.headers["Request-ID"]
+    document = await wait_for_status(http, running, task_id, timeout_s=60)
+    assert document["status"] == "completed", document  # not failed for a body removed under it
+    assert await count_triples(http, running, "http://example.org/waited") == 3
