@@ -160,12 +160,14 @@ class Tasks:
         raw: bytes | None = await self._redis.hget(self.keys.task(task_id), "status")  # type: ignore[misc]
         return None if raw is None else TaskStatus(raw.decode())
 
-    async def start(self, task_id: str, started: str) -> bool:
-        """Mark running (again, after a lost worker) and start the heartbeat; False if the task was cancelled
-        (or finished) meanwhile, and must not run."""
+    async def start(self, task_id: str, started: str) -> tuple[bool, Task | None]:
+        """Mark running (again, after a lost worker) and start the heartbeat, in one round trip: whether it
+        started — not if it was cancelled (or finished) meanwhile, and must not run — and the task as it is now
+        (None: it has expired)."""
         keys = self.keys
-        return bool(await self._start(keys=[keys.task(task_id), keys.running, keys.heartbeat(task_id)],
-                                      args=[task_id, started, time.time(), self.lifetimes.heartbeat_ms]))
+        begun, flat = await self._start(keys=[keys.task(task_id), keys.running, keys.heartbeat(task_id)],
+                                        args=[task_id, started, time.time(), self.lifetimes.heartbeat_ms])
+        return bool(begun), _task_from(dict(zip(flat[::2], flat[1::2], strict=True)))
 
     async def beat(self, task_id: str, statements: int | None = None) -> bool:
         """Keep the heartbeat; True when a cancellation has been asked for."""

@@ -4,16 +4,17 @@ done at once, in one round trip. Their keys and arguments are named above each; 
 
 from __future__ import annotations
 
-# KEYS: task, running index, heartbeat. ARGV: task id, now, score, heartbeat ttl ms.
+# KEYS: task, running index, heartbeat. ARGV: task id, now, score, heartbeat ttl ms. Whether the task was
+# started (not when it has ended, or was cancelled, meanwhile), and its hash as it is now.
 START = """
 local status = redis.call('HGET', KEYS[1], 'status')
-if status ~= 'pending' and status ~= 'running' then return 0 end
+if status ~= 'pending' and status ~= 'running' then return {0, redis.call('HGETALL', KEYS[1])} end
 redis.call('HSET', KEYS[1], 'status', 'running', 'started', ARGV[2])
 redis.call('HDEL', KEYS[1], 'committing')
 redis.call('HINCRBY', KEYS[1], 'tries', 1)
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 redis.call('SET', KEYS[3], '1', 'PX', ARGV[4])
-return 1
+return {1, redis.call('HGETALL', KEYS[1])}
 """
 # KEYS: task.
 COMMIT = """

@@ -64,13 +64,11 @@ class Runtime:
     _progress: dict[str, int] = dataclasses.field(default_factory=dict)  # statements read, by running task
 
     async def run(self, task_id: str) -> None:
-        task = await self.tasks.get(task_id)
+        begun, task = await self.tasks.start(task_id, now_iso())
         if task is None:
             return
-        started = now_iso()
-        if not task.status.terminal and await self.tasks.start(task_id, started):
+        if begun:
             self.metrics.task_event(task_id, "running", kind=task.operation.kind, user=task.account)
-            task = dataclasses.replace(task, status=TaskStatus.RUNNING, started=started, tries=task.tries + 1)
             task = await self._run(task)  # its end is written with its deliveries' first jobs
             self.spool.remove_bodies(task_id)
         if not task.status.terminal:

@@ -38,7 +38,7 @@ async def lapsed_task(start_server: StartServer, http: aiohttp.ClientSession, re
     tasks = Tasks(redis, running.settings)
     task_id = await submit_monitored(http, running, "POST", "/sparql", body=b"INSERT DATA { <urn:x:s> <urn:x:p> 1 }",
                                      content_type="application/sparql-update")
-    assert await tasks.start(task_id, now_iso())
+    assert (await tasks.start(task_id, now_iso()))[0]
     assert (await status_of(http, running, task_id))["status"] == "running"
     assert task_id not in await tasks.stale_running()
     await asyncio.sleep(LAPSE_S)
