@@ -84,7 +84,7 @@ class JsonFormatter(logging.Formatter):
 
 def _text(value: Any) -> str:
     text = str(value)
-    if text and all(c.isprintable() and c not in ' "=' for c in text):
+    if text and text.isprintable() and " " not in text and '"' not in text and "=" not in text:
         return text
     return json.dumps(text, ensure_ascii=False)
 

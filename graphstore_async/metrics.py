@@ -203,14 +203,21 @@ class Metrics:
         registry.register(self._state)
         self._statements = _StatementCounts()
         self._running: dict[str, float] = {}  # task id -> when it started running here (monotonic)
+        # (method, route, status) -> its request counter and its route's histogram; as few as the labels' values
+        self._request_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     # --- HTTP -----------------------------------------------------------------------------------------------
 
     def request(self, *, method: str, route: str, status: int, duration_s: float, path: str, user: str | None,
                 task_id: str | None = None) -> None:
         """An answered request: counted, timed, and its one line logged."""
-        self.http_requests.labels(method if method in METHODS else OTHER, route, str(status)).inc()
-        self.http_duration.labels(route).observe(duration_s)
+        key = (method if method in METHODS else OTHER, route, status)
+        series = self._request_series.get(key)
+        if series is None:  # labels() costs more than the counting: each series is looked up once
+            series = self._request_series[key] = (self.http_requests.labels(key[0], route, str(status)),
+                                                  self.http_duration.labels(route))
+        series[0].inc()
+        series[1].observe(duration_s)
         request_log.info("%s %s %d", method, route, status, extra=fields(
             method=method, route=route, path=path, status=status, duration_ms=round(duration_s * 1000, 1),
             user=user, task_id=task_id))

@@ -26,6 +26,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
 
 from graphstore_async.errors import DatasetConflict
 
@@ -72,8 +73,7 @@ class QueryForm(Enum):
         return self in (QueryForm.CONSTRUCT, QueryForm.DESCRIBE)
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):  # one per token of every query: a tuple is made ~3 times faster than a frozen dataclass
     kind: str
     text: str
     start: int

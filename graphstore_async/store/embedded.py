@@ -50,6 +50,7 @@ from graphstore_async.store import (
 )
 from graphstore_async.store.calls import Calls
 from graphstore_async.store.checkpoints import Checkpoint
+from graphstore_async.store.inline import answer, single_pattern
 from graphstore_async.store.limits import AccountSlots, Release, StorePools
 from graphstore_async.store.parsing import (
     DEFAULT_BODY_DEPTH,
@@ -60,7 +61,7 @@ from graphstore_async.store.parsing import (
     sparql_syntax_problem,
     validate,
 )
-from graphstore_async.store.streams import ThreadStream
+from graphstore_async.store.streams import ThreadStream, Whole
 from graphstore_async.store.writes import BATCH, add, empty, put_back, replace_in_one_update
 from graphstore_async.targets import DATASET, GraphName, Target
 
@@ -191,24 +192,47 @@ class EmbeddedStore:
             if failure is not None:
                 raise failure
 
-        return await self._limited_stream(write, limits or QueryLimits())
+        inline = ((lambda: answer(self._ox, query, format, kwargs)) if not dataset and single_pattern(query)
+                  else None)
+        return await self._limited_stream(write, limits or QueryLimits(), inline=inline)
 
-    async def _limited_stream(self, write: Callable[[Any], None], limits: QueryLimits) -> ThreadStream:
+    async def _limited_stream(self, write: Callable[[Any], None], limits: QueryLimits, *,
+                              inline: Callable[[], bytes | None] | None = None) -> ThreadStream | Whole:
         """A query's stream on the read pool: in a slot of its account's, abandoned at its deadline. The slot and
         the store's count of calls are given back when the thread ends, which for a query past its limit is when
-        the engine returns (it cannot be interrupted)."""
+        the engine returns (it cannot be interrupted). `inline` is tried first, on the loop and in the same slot:
+        its answer, if it has one, is the whole stream (a query known to be cheap: inline.py)."""
         timeout_s = limits.timeout_s or None
         deadline = None if timeout_s is None else asyncio.get_running_loop().time() + timeout_s
         release = None
         if self._slots is not None and limits.account is not None:
             release = await self._slots.take(limits.account, wait_s=limits.slot_wait_s, deadline=deadline,
                                              limit_s=timeout_s)
+        if inline is not None:
+            try:
+                whole = self._on_loop(inline)
+            except BaseException:
+                if release is not None:
+                    release()
+                raise
+            if whole is not None:
+                if release is not None:
+                    release()
+                return Whole(whole)
 
         def expired() -> QueryTimeout:
             return QueryTimeout(f"the query did not finish within its time limit of {timeout_s:g} s; its answer is "
                                 "abandoned", timeout_s=timeout_s)
 
         return await self._stream(write, deadline=deadline, expired=expired, release=release)
+
+    def _on_loop(self, answer: Callable[[], bytes | None]) -> bytes | None:
+        """`answer()`, counted as one of the store's calls while it runs (so not on a retired or closed store)."""
+        self._calls.enter()
+        try:
+            return answer()
+        finally:
+            self._leave()
 
     async def _stream(self, write: Callable[[Any], None], *, deadline: float | None = None,
                       expired: Callable[[], Exception] | None = None, release: Release | None = None) -> ThreadStream:
@@ -421,3 +445,4 @@ def _outside(store: Any, graph: Any, limit: int) -> int:
     query = (f"SELECT (COUNT(*) AS ?n) WHERE {{ SELECT * WHERE {{ {{ ?s ?p ?o }} UNION "
              f"{{ GRAPH ?g {{ ?s ?p ?o }} FILTER (?g != {graph}) }} }} LIMIT {limit} }}")
     return int(next(iter(store.query(query)))["n"].value)
+

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from graphstore_async.errors import QueryTimeout, TooManyQueries
 from graphstore_async.settings import Settings
+from graphstore_async.store.threads import Threads
 
 RETRY_AFTER_S = 5
 Release = Callable[[], None]  # gives a slot back: from any thread, and only the first call counts
@@ -32,7 +33,7 @@ class StorePools:
 
     @classmethod
     def create(cls, settings: Settings) -> StorePools:
-        return cls(ThreadPoolExecutor(settings.store_threads, thread_name_prefix="store-read"),
+        return cls(Threads(settings.store_threads, "store-read"),  # queries: the cheap way in (threads.py)
                    ThreadPoolExecutor(settings.write_threads, thread_name_prefix="store-write"),
                    ThreadPoolExecutor(settings.check_threads, thread_name_prefix="store-check"))
 
@@ -109,6 +110,9 @@ class AccountSlots:
 
         def release() -> None:
             if not once.acquire(blocking=False):
+                return
+            if asyncio._get_running_loop() is loop:  # on the loop already (a stream's end): no wake-up needed
+                self._give_back(account)
                 return
             try:
                 loop.call_soon_threadsafe(self._give_back, account)

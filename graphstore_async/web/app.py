@@ -40,7 +40,7 @@ from graphstore_async.web.context import (
     TASKS,
     WORKERS,
 )
-from graphstore_async.web.middlewares import authenticate, observe, problems
+from graphstore_async.web.middlewares import observe
 from graphstore_async.web.protocol import ProblemApplication
 
 REPO = "/{account}/{repo}"
@@ -49,7 +49,7 @@ STORE_CLOSE_S = 3.0  # at shutdown, closing the stores waits at most this long
 
 def create_app(settings: Settings, access: AccessControl | None = None) -> web.Application:
     app = ProblemApplication(
-        middlewares=[observe, problems, authenticate],
+        middlewares=[observe],
         # Bodies are decoded by us (web/bodies.py), with a bound on gzip expansion; forms are small.
         handler_args={"auto_decompress": False, "max_field_size": settings.max_header_bytes},
         client_max_size=16 * 1024 * 1024,

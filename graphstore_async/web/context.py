@@ -57,7 +57,8 @@ def base_url(request: web.Request) -> str:
 def own_origin(request: web.Request) -> str | None:
     """The origin the egress policy lets this server's requests reach although its address is refused
     (egress.exempt_origin: base_url, else the socket's address)."""
-    return exempt_origin(request.app[SETTINGS], bound_url(request))
+    settings = request.app[SETTINGS]
+    return settings.base_url or exempt_origin(settings, bound_url(request))  # the socket's address only if needed
 
 
 def bound_url(request: web.Request) -> str:

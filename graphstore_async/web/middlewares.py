@@ -1,4 +1,4 @@
-"""Middlewares: every request is counted and logged in one line; every error becomes problem+json; every request
+"""The middleware: every request is counted and logged in one line; every error becomes problem+json; every request
 gets its principal.
 
 What aiohttp's HTTP protocol refuses before any middleware runs (a request it cannot parse, a header too large,
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
-import uuid
 from http import HTTPStatus
 
 from aiohttp import web
@@ -42,16 +42,22 @@ _BY_STATUS: dict[int, type[errors.GraphStoreError]] = {
 
 @web.middleware
 async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The request's metrics and its one log line (graphstore_async.metrics), and its id on every line logged
-    while it is handled. Outermost: it sees the status that problems made of an error."""
-    logs.REQUEST_ID.set(uuid.uuid4().hex)  # the request's own task (aiohttp runs each in one): no reset needed
+    """Every request, in one middleware (each layer of middleware costs every request a coroutine and aiohttp's
+    wrapper around it): its id on every line logged while it is handled; its principal; errors made problems
+    (`problem_for`); then, seeing the status of the problem made of an error, its metrics and its one log line
+    (graphstore_async.metrics)."""
+    logs.REQUEST_ID.set(f"{random.getrandbits(128):032x}")  # an id for log lines, no secret: no system call
     started = time.perf_counter()
     status, task_id = 500, request.match_info.get("task_id")
     try:
-        response = await handler(request)
+        try:
+            request[PRINCIPAL] = request.app[ACCESS].authenticate(request.headers.get("Authorization"))
+            response = await handler(request)
+        except Exception as exc:
+            response = problem_for(request, exc)
         status, task_id = response.status, response.headers.get("Request-ID", task_id)
         return response
-    except web.HTTPException as exc:  # a redirect, which problems lets through
+    except web.HTTPException as exc:  # a redirect, which problem_for lets through
         status = exc.status
         raise
     except asyncio.CancelledError:  # the server is stopping and gave up on it (or the client left)
@@ -70,30 +76,27 @@ def route_of(request: web.Request) -> str:
     return resource.canonical if resource is not None else UNMATCHED
 
 
-@web.middleware
-async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except errors.GraphStoreError as exc:
+def problem_for(request: web.Request, exc: Exception) -> web.StreamResponse:
+    """The problem+json answer for an error (`exc` is raised again when it is a redirect)."""
+    if isinstance(exc, errors.GraphStoreError):
         request.app[METRICS].count_redis_error(exc)
         if exc.status >= 500:
             log.error("%s %s failed: %s", request.method, request.path, exc.detail)
         return problem(exc)
-    except web.HTTPException as exc:
+    if isinstance(exc, web.HTTPException):
         if exc.status < 400:
-            raise
+            raise exc
         return problem(_from_http(exc, request))
-    except RedisError as exc:  # Redis away: asynchronous work and /tasks wait for it; synchronous work goes on
+    if isinstance(exc, RedisError):  # Redis away: asynchronous work and /tasks wait for it; synchronous work goes on
         request.app[METRICS].count_redis_error(exc)
         log.warning("%s %s: Redis is unreachable: %s", request.method, request.path, exc)
         return problem(errors.TasksUnavailable(
             "asynchronous requests and task state are unavailable: the task store (Redis) does not answer; "
             "synchronous requests still work", headers={"Retry-After": str(REDIS_RETRY_AFTER_S)}))
-    except Exception as exc:
-        if isinstance(exc, ConnectionError) and _client_gone(request):
-            return _client_closed(request)
-        log.exception("%s %s failed", request.method, request.path)
-        return problem(errors.GraphStoreError("the server failed to handle this request; the failure is logged"))
+    if isinstance(exc, ConnectionError) and _client_gone(request):
+        return _client_closed(request)
+    log.error("%s %s failed", request.method, request.path, exc_info=exc)
+    return problem(errors.GraphStoreError("the server failed to handle this request; the failure is logged"))
 
 
 def _client_gone(request: web.Request) -> bool:
@@ -140,9 +143,3 @@ def protocol_problem(status: int, exc: BaseException | None, *, max_line_size: i
         return _BY_STATUS.get(status, errors.BadRequest)(
             f"the request is not valid HTTP: {exc.message or HTTPStatus(status).phrase}")
     return errors.GraphStoreError("the server failed to handle this request; the failure is logged")
-
-
-@web.middleware
-async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request[PRINCIPAL] = request.app[ACCESS].authenticate(request.headers.get("Authorization"))
-    return await handler(request)

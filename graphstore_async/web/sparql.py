@@ -179,10 +179,8 @@ def time_limited(request: web.Request, op: Operation, asked: Sequence[str], *, t
 
 
 def fetcher_for(request: web.Request) -> FetchSource:
-    own = context.own_origin(request)
-
-    def fetch(url: str) -> AbstractAsyncContextManager[Source]:
-        return request.app[context.FETCHER].fetched(url, own_origin=own)
+    def fetch(url: str) -> AbstractAsyncContextManager[Source]:  # the own origin only for a LOAD: most never ask
+        return request.app[context.FETCHER].fetched(url, own_origin=context.own_origin(request))
 
     return fetch
 

@@ -311,3 +311,38 @@ async def test_update_that_fails_when_run_is_400_and_changes_nothing(server: Any
                          headers={"Content-Type": "application/sparql-update"}) as response:
         await assert_problem(response, 400, "not-there")
     assert await dump_dataset(http, server) == seeded
+
+
+# -- how an answer is sent: a small one as one body, a large one streamed --------------------------------------
+
+
+@pytest.mark.parametrize("query", [f"SELECT ?p ?o WHERE {{ <{EX}d> ?p ?o }}",  # answered on the event loop
+                                   SELECT_P],  # on a store thread
+                         ids=["single-pattern", "graph-pattern"])
+async def test_small_select_is_one_body_with_its_length(server: Any, http: aiohttp.ClientSession,
+                                                       seeded: list[str], query: str) -> None:
+    headers = {"Accept": "application/sparql-results+json"}
+    async with http.get(server.repo_url("/sparql"), params={"query": query},
+                        headers={**headers, "Accept-Encoding": "identity"}) as response:
+        body = await response.read()
+        assert response.status == 200, body
+        assert response.headers["Content-Length"] == str(len(body)) and "Transfer-Encoding" not in response.headers
+        assert response.headers["Vary"] == "Accept, Accept-Encoding"
+    async with http.get(server.repo_url("/sparql"), params={"query": query},
+                        headers={**headers, "Accept-Encoding": "gzip"}) as response:
+        assert response.status == 200 and response.headers["Content-Encoding"] == "gzip"
+        assert await response.read() == body  # (aiohttp decompresses)
+    assert json.loads(body)["results"]["bindings"]
+
+
+async def test_large_select_streams_in_chunks(server: Any, http: aiohttp.ClientSession) -> None:
+    lines = "".join(f'<{EX}many> <{EX}p> "value number {i} of a large answer" .\n' for i in range(3_000))
+    async with http.put(server.repo_url("/service"), params={"default": ""}, data=lines.encode(),
+                        headers={"Content-Type": "application/n-triples"}) as response:
+        assert response.status in (201, 204), await response.text()
+    async with http.get(server.repo_url("/sparql"), params={"query": f"SELECT ?o WHERE {{ <{EX}many> ?p ?o }}"},
+                        headers={"Accept": "application/sparql-results+json"}) as response:
+        body = await response.read()
+        assert response.status == 200, body
+        assert response.headers["Transfer-Encoding"] == "chunked" and "Content-Length" not in response.headers
+    assert len(json.loads(body)["results"]["bindings"]) == 3_000
