@@ -18,7 +18,7 @@ help:
 	@echo "make run    install what is missing, start Redis, the server and a demo repository"
 	@echo "make test   install what is missing, then lint and run every test"
 	@echo "make lint   ruff and mypy (strict) only"
-	@echo "make bench  benchmarks against references measured in the same run (1M triples, under 10 minutes)"
+	@echo "make bench  benchmarks against references measured in the same run (1M triples and growth to 10M, ~25 minutes)"
 	@echo "make bench-quick  the same at small sizes"
 
 $(STAMP): pyproject.toml
