@@ -224,7 +224,7 @@ class Tasks:
         """The task's end, written at once with its deliveries' first `jobs`; the task as it is now."""
         ended = now_iso()
         keys, lifetimes = self.keys, self.lifetimes
-        statements = result.processed if result.processed is not None else task.statements
+        statements = max(result.processed or 0, result.added or 0, task.statements)  # read at least what it added
         await self._finish(
             keys=[keys.task(task.id), keys.running, keys.heartbeat(task.id), keys.tombstone(task.id),
                   keys.delivery_queue, *(job.key for job in jobs)],

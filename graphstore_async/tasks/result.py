@@ -26,6 +26,10 @@ class Result:
 
     @classmethod
     def of(cls, outcome: Outcome, processed: int | None = None) -> Result:
+        """`processed`: the statements read as the progress reports last counted them (a small import may never
+        have reported: it read at least what it added)."""
+        if outcome.statements_added is not None:
+            processed = max(processed or 0, outcome.statements_added)
         return cls(outcome.status, outcome.graph, outcome.location, outcome.statements_added,
                    outcome.statements_removed, processed,
                    outcome.format.content_type if outcome.format else None, outcome.skipped)

@@ -13,7 +13,7 @@ import rdflib
 from rdflib import URIRef
 
 from graphstore_async import errors, formats
-from graphstore_async.operations import Kind, Operation
+from graphstore_async.operations import Kind, Operation, Outcome
 from graphstore_async.tasks.notification import callback_for, carries_result, notification_for
 from graphstore_async.tasks.records import Task
 from graphstore_async.tasks.request import RequestRecord
@@ -144,3 +144,9 @@ def test_every_problem_class_has_its_type_in_the_clients_table() -> None:
     assert all(errors.PROBLEM_TYPES[cls("x").type_uri] is cls for cls in classes if cls is not errors.QueueFull)
     assert errors.PROBLEM_TYPES[errors.QueueFull("x").type_uri] is errors.QueueFull
     assert errors.BY_STATUS[404] is errors.NotFound and errors.BY_STATUS[503] is errors.Unavailable
+
+
+def test_a_result_has_read_at_least_what_it_added() -> None:
+    assert Result.of(Outcome(204, statements_added=5), processed=0).processed == 5  # no progress report came
+    assert Result.of(Outcome(204, statements_added=5), processed=9).processed == 9
+    assert Result.of(Outcome(204), processed=None).processed is None  # an update does not count
