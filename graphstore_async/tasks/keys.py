@@ -103,6 +103,3 @@ def delivery_timeout_s(settings: Settings) -> float:
     """The longest a delivery attempt's job may run: the attempt's own time-out and a margin."""
     return settings.notify_timeout_s + 30
 
-
-def keys_of(settings: Settings) -> Keys:
-    return Keys(settings.redis_prefix)

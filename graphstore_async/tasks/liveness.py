@@ -12,15 +12,14 @@ import uuid
 from redis.asyncio import Redis
 
 from graphstore_async.settings import Settings
-
-LAPSE_BEATS = 5
+from graphstore_async.tasks.keys import HEARTBEATS_MISSED, Keys
 
 
 class Workers:
     def __init__(self, redis: Redis, settings: Settings) -> None:
         self._redis = redis
-        self._key = f"{settings.redis_prefix}:workers"
-        self._lapse_s = settings.heartbeat_s * LAPSE_BEATS
+        self._key = Keys(settings.redis_prefix).workers
+        self._lapse_s = settings.heartbeat_s * HEARTBEATS_MISSED
         self.id = uuid.uuid4().hex  # this process's worker, when it runs one
 
     async def beat(self) -> None:

@@ -46,10 +46,6 @@ class RequestRecord:
         headers = {k: (MASK if k in CREDENTIAL_HEADERS else v) for k, v in self.headers.items()}
         return RequestRecord(headers, self.method, self.repository, self.arguments)
 
-    @property
-    def holds_credentials(self) -> bool:
-        return any(self.headers.get(name, MASK) != MASK for name in CREDENTIAL_HEADERS)
-
     def public(self) -> dict[str, Any]:
         """The record without credentials: for status documents and logs."""
         headers = self.without_credentials().headers

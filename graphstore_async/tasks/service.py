@@ -28,6 +28,7 @@ from graphstore_async.store.embedded import EmbeddedStore
 from graphstore_async.store.limits import StorePools
 from graphstore_async.tasks.delivery import Deliverer
 from graphstore_async.tasks.dispatch import Dispatcher
+from graphstore_async.tasks.keys import HEARTBEATS_MISSED
 from graphstore_async.tasks.liveness import Workers
 from graphstore_async.tasks.queue import Queue, create_delivery_worker, create_worker, stop_worker
 from graphstore_async.tasks.records import Lost, Tasks
@@ -80,7 +81,7 @@ async def reap(runtime: Runtime, workers: Workers) -> None:
     """Forever: hand the tasks of dead workers back to the queue — running ones whose heartbeat lapsed, and
     pending ones whose arq job a dead worker had picked but not started — and sweep old spool directories."""
     settings = runtime.settings
-    lapse_s = settings.heartbeat_s * 5
+    lapse_s = settings.heartbeat_s * HEARTBEATS_MISSED
     swept = 0.0
     while True:
         if time.monotonic() - swept > SWEEP_EVERY_S:

@@ -116,6 +116,9 @@ async def test_load_does_not_follow_a_redirect(start_server: StartServer, http: 
     "LOAD <{url}> ; INSERT DATA { <http://a/b> <http://a/c> 1 }",
     "PREFIX s: <{base}/> LOAD s:data.ttl",
     "LOAD <{url}> INTO GRAPH <{url}> ; LOAD <{url}>",
+    "; LOAD <{url}>",  # empty operations the engine refuses: the LOAD must not be fetched for them
+    "LOAD <{url}> ; ;",
+    "LOAD <{url}>;;",
 ])
 async def test_load_among_other_operations_is_refused(start_server: StartServer, http: aiohttp.ClientSession,
                                                       aiohttp_server: AiohttpServer, text: str) -> None:

@@ -381,6 +381,24 @@ async def test_unknown_variable_or_bad_value_is_400(seeded: Running, http: aioht
         await assert_problem(response, 400, "x")
 
 
+
+@pytest.mark.parametrize("body", [b"$o=%FF", b"$o=\xff", b"$o=%C3%28", b"$o=\xc3\x28"],
+                         ids=["escaped-ff", "raw-ff", "escaped-bad-pair", "raw-bad-pair"])
+@pytest.mark.parametrize("mode", [{}, {"Accept-Asynchronous": "notify"}, {"Prefer": "respond-async"}],
+                         ids=["now", "notify", "monitor"])
+async def test_a_posted_form_that_is_not_utf8_is_400_and_queues_nothing(
+        seeded: Running, http: aiohttp.ClientSession, body: bytes, mode: dict[str, str]) -> None:
+    """A view's POSTed arguments are read strictly, as the SPARQL endpoint reads its forms: bytes (raw or
+    percent-escaped) that are not UTF-8 are the client's error, not a replacement character bound into the query."""
+    await put_view(http, seeded, "by-object", BY_OBJECT)
+    async with http.post(seeded.repo_url("/by-object"), data=body,
+                         headers={"Content-Type": "application/x-www-form-urlencoded", **mode}) as response:
+        problem = await assert_problem(response, 400, "UTF-8")
+    assert problem["type"].endswith("/bad-request"), problem
+    async with http.get(seeded.url("/tasks")) as listed:
+        assert (await listed.json())["tasks"] == []  # nothing was queued
+
+
 # -- injection ---------------------------------------------------------------------------------------------------
 
 
