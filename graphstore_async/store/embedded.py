@@ -10,8 +10,9 @@ when its last call has returned.
 
 Loads are all-or-nothing: every source is parsed once to validate it (and count its statements) before anything
 is written. Then a small load is one transaction (`load`, `extend`, or for a small replace one SPARQL update), and
-any other is stored in batches with `bulk_extend`, which keeps memory flat whatever the size of the import, while
-readers see a checkpoint of the store as it was, to which a crash rolls it back (`_isolated`, checkpoints.py).
+any other is stored in batches (writes.py: N-Triples and N-Quads in blocks of lines, two `bulk_load`s at once;
+other formats with `bulk_extend`), which keeps memory flat whatever the size of the import, while readers see a
+checkpoint of the store as it was, to which a crash rolls it back (`_isolated`, checkpoints.py).
 """
 
 from __future__ import annotations

@@ -1,12 +1,14 @@
 """What passes between our formats and pyoxigraph's: RDF sources as it reads them (formats, options, validation
-after bounds.py's checks, blank nodes named repeatably), result formats, and the problems its parsers and query
-evaluation report — syntax errors with line and column, store and SERVICE failures without file names."""
+after bounds.py's checks, blank nodes named repeatably, line formats in blocks that parse alone), result formats,
+and the problems its parsers and query evaluation report — syntax errors with line and column, store and SERVICE
+failures without file names."""
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pyoxigraph as ox
@@ -20,6 +22,15 @@ PROGRESS_EVERY = 50_000
 DEFAULT_BODY_DEPTH = 100
 _PARSER_PREFIX = re.compile(r"^Parser error at line \d+ (?:between columns \d+ and \d+|column \d+): ")
 _SPARQL_POSITION = re.compile(r"error at (\d+):(\d+): ?(.*)", re.DOTALL)
+
+# A statement of these never spans a line end: any run of whole lines parses alone, as it does in the whole body.
+LINE_FORMATS = frozenset({formats.N_TRIPLES, formats.N_QUADS})
+# A blank node label as these formats write it: `_:`, then label characters, not ending with a dot. In a body
+# that parsed, every label matches exactly so (the character after one is never a label character); a match in a
+# literal, an IRI or a comment is a label too many, which costs time, never correctness.
+_LABEL = re.compile(rb"_:[\w\-:\x80-\xff]++(?:\.+[\w\-:\x80-\xff]++)*+")
+_BLOOM_BITS = 1 << 25  # 4 MiB: about 1 false "seen" in 10,000 labels for a million labels
+SHARED_LABELS_LIMIT = 100_000  # past this many labels shared between blocks, every line with a label is kept back
 
 RDF = {  # our formats as pyoxigraph's
     formats.TURTLE: ox.RdfFormat.TURTLE,
@@ -65,6 +76,79 @@ def scoped_quads(sources: Sequence[Source], target: Any, scope: str) -> Iterator
         names.clear()  # blank node labels are local to a document
         for q in ox.parse(**parse_options(source), rename_blank_nodes=False):
             yield quad(named(q.subject), q.predicate, named(q.object), target)
+
+
+def line_blocks(path: Path, size: int) -> Iterator[bytes]:
+    """A line-format file in blocks of whole lines of about `size` bytes (a longer line is a block of its own).
+    The same file and size always give the same blocks."""
+    with path.open("rb") as fh:
+        rest = b""
+        while data := fh.read(size):
+            block = rest + data
+            end = max(block.rfind(b"\n"), block.rfind(b"\r")) + 1  # a lone CR ends a line too
+            rest = block[end:]
+            if end:
+                yield block[:end]
+        if rest:
+            yield rest
+
+
+def shared_labels(blocks: Iterable[bytes]) -> frozenset[bytes] | None:
+    """The blank node labels found in more than one of `blocks` (and perhaps a few found in one only), or None when
+    there are more than SHARED_LABELS_LIMIT: labels are local to a document, so a block parsed alone must not hold
+    a label that another block holds too (kept_back). In bounded memory: the labels seen so far are a Bloom
+    filter, which never answers "not seen" for a label it was given."""
+    bits = bytearray(_BLOOM_BITS // 8)
+    mask = _BLOOM_BITS - 1
+    shared: set[bytes] = set()
+    for block in blocks:
+        if b"_:" not in block:
+            continue
+        for label in set(_LABEL.findall(block)):
+            h = hash(label)
+            step = (h >> 32) | 1
+            seen = True
+            for i in (h & mask, (h + step) & mask, (h + 2 * step) & mask):
+                byte, bit = i >> 3, 1 << (i & 7)
+                if not bits[byte] & bit:
+                    seen = False
+                    bits[byte] |= bit
+            if seen:
+                shared.add(label)
+                if len(shared) > SHARED_LABELS_LIMIT:
+                    return None
+    return frozenset(shared)
+
+
+def kept_back(block: bytes, shared: frozenset[bytes] | None) -> tuple[bytes, bytes]:
+    """`block` split into the lines that may be parsed alone and the lines that must be parsed with those of the
+    other blocks kept back: those holding a label in `shared` (None: any label), and with them every line of the
+    block holding one of their labels. A line ends at LF here (a CR inside one only makes it longer)."""
+    if (shared is not None and not shared) or b"_:" not in block:
+        return block, b""
+    found = _LABEL.findall(block)
+    hot = set(found) if shared is None else shared.intersection(found)
+    spans: dict[int, int] = {}  # the lines kept back: start -> end
+    pending = set(hot)
+    while pending:
+        more: set[bytes] = set()
+        for match in _LABEL.finditer(block):
+            if match.group() in pending:
+                start = block.rfind(b"\n", 0, match.start()) + 1
+                if start not in spans:
+                    spans[start] = end = block.find(b"\n", match.end()) + 1 or len(block)
+                    more.update(_LABEL.findall(block, start, end))
+        pending = more - hot
+        hot |= pending
+    if not spans:
+        return block, b""
+    kept, back, at = [], [], 0
+    for start in sorted(spans):
+        kept.append(block[at:start])
+        back.append(block[start:spans[start]])
+        at = spans[start]
+    kept.append(block[at:])
+    return b"".join(kept), b"".join(back)
 
 
 def _bounded(source: Source, max_body_depth: int) -> None:
