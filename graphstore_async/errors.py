@@ -14,6 +14,7 @@ GraphStoreError (500)
     TaskGone (410) — a task past its retention
     MethodNotAllowed (405), NotAcceptable (406), Conflict (409) — Cancelled
     PayloadTooLarge (413), URITooLong (414), UnsupportedMediaType (415), HeadersTooLarge (431)
+    UnprocessablePatch (422) — a PATCH whose update reaches beyond its target graph (RFC 5789 §2.2)
   Unavailable (503) — StoreUnavailable, TasksUnavailable (Redis away), QueryTimeout (past its time limit),
     TooManyQueries (the account's share of query threads is taken)
   WorkerCrashed (500) — a task whose worker died too often running it
@@ -172,6 +173,14 @@ class UnsupportedMediaType(ClientError):
     slug = "unsupported-media-type"
 
 
+class UnprocessablePatch(ClientError):
+    """A PATCH whose SPARQL update parses but cannot be confined to the target graph (RFC 5789 §2.2)."""
+
+    status = 422
+    title = "Unprocessable patch"
+    slug = "unprocessable-patch"
+
+
 class Unavailable(GraphStoreError):
     status = 503
     title = "Service unavailable"
@@ -286,7 +295,7 @@ PROBLEM_CLASSES: tuple[type[GraphStoreError], ...] = (
     NotFound, RepositoryNotFound, GraphNotFound, ViewNotFound, TaskNotFound, TaskGone, MethodNotAllowed,
     NotAcceptable, Conflict, Cancelled, PayloadTooLarge, UnsupportedMediaType, Unavailable, StoreUnavailable,
     TooComplex, FetchRefused, WorkerCrashed, URITooLong, HeadersTooLarge, BadGateway, TasksUnavailable, QueryTimeout,
-    TooManyQueries, QueueFull, BadAsyncHeader, EgressRefused,
+    TooManyQueries, QueueFull, BadAsyncHeader, EgressRefused, UnprocessablePatch,
 )
 PROBLEM_TYPES: dict[str, type[GraphStoreError]] = {PROBLEM_BASE + cls.slug: cls for cls in PROBLEM_CLASSES}
 # An answer without a known type: the most general class of its status.

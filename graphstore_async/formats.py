@@ -55,7 +55,7 @@ TSV = Format("TSV", "text/tab-separated-values", "tsv", Kind.RESULTS)
 RDF_FORMATS: tuple[Format, ...] = (TURTLE, N_TRIPLES, N_QUADS, TRIG, RDF_XML, JSON_LD)
 DATASET_FORMATS: tuple[Format, ...] = (N_QUADS, TRIG)
 SELECT_FORMATS: tuple[Format, ...] = (SPARQL_JSON, SPARQL_XML, CSV, TSV)
-ASK_FORMATS: tuple[Format, ...] = (SPARQL_JSON, SPARQL_XML)
+ASK_FORMATS: tuple[Format, ...] = SELECT_FORMATS  # CSV and TSV as Jena writes them (store/parsing.py)
 ALL_FORMATS: tuple[Format, ...] = RDF_FORMATS + SELECT_FORMATS
 
 SPARQL_QUERY = "application/sparql-query"

@@ -41,6 +41,11 @@ from graphstore_async.targets import DEFAULT_GRAPH, GraphName, Target
 FetchSource = Callable[[str], AbstractAsyncContextManager[Source]]  # a LOAD's URL, fetched into a spool file
 MayWrite = Callable[[], Coroutine[Any, Any, bool]]  # the commit point: asked just before the first change; False: stop
 MAY_WRITE_TIMEOUT_S = 600.0  # a store thread waits this long for the commit point (Redis may be away)
+# The whole dataset as one graph, for a GET of it in a triples format: every graph's triples, streamed by the engine
+# as it evaluates them. The engine drops a repeat of a triple it has written while the set of those it remembers is
+# under 2**20 (then it starts the set again; a triple with a blank node is never remembered): a triple in several
+# graphs is written once in a smaller dataset, perhaps more than once in a larger one; parsers read one either way.
+UNION_OF_GRAPHS = "CONSTRUCT { ?s ?p ?o } WHERE { { ?s ?p ?o } UNION { GRAPH ?g { ?s ?p ?o } } }"
 
 
 class Kind(Enum):
@@ -50,6 +55,7 @@ class Kind(Enum):
     GRAPH_PUT = "graph-put"
     GRAPH_POST = "graph-post"
     GRAPH_DELETE = "graph-delete"
+    GRAPH_PATCH = "graph-patch"  # a SPARQL update confined to the target graph (patches.py) in `text`
 
     @property
     def reads_only(self) -> bool:
@@ -71,7 +77,7 @@ class Operation:
     kind: Kind
     repository: str
     target: Target = DEFAULT_GRAPH  # a graph store request's target; a LOAD's INTO GRAPH
-    text: str | None = None  # query or update (USING clauses from the protocol already applied)
+    text: str | None = None  # query or update (USING clauses from the protocol, or a PATCH's graph, applied)
     default_graphs: tuple[str, ...] = ()
     named_graphs: tuple[str, ...] = ()
     base_iri: str | None = None
@@ -151,9 +157,15 @@ async def execute(op: Operation, store: Store, progress: Progress | None = None,
         await store.update(op.text, base_iri=op.base_iri)
         return Outcome(204)
     if op.kind is Kind.GRAPH_GET:
-        assert op.result_format is not None
-        return Outcome(200, graph=op.graph, body=await store.dump(format=op.result_format, target=op.target),
-                       format=op.result_format)
+        fmt = op.result_format
+        assert fmt is not None
+        if op.target.dataset and not fmt.is_dataset:  # the dataset in a triples format: all of it, as one graph
+            body = await store.query(UNION_OF_GRAPHS, format=fmt)
+        else:
+            body = await store.dump(format=fmt, target=op.target)
+        return Outcome(200, graph=op.graph, body=body, format=fmt)
+    if op.kind is Kind.GRAPH_PATCH:
+        return await _patch(op, store, may_write)
     if op.kind is Kind.GRAPH_DELETE:
         await _commit_point(may_write)
         removed = await store.remove_graph(op.graph)
@@ -194,16 +206,34 @@ async def _load(op: Operation, store: Store, progress: Progress | None, blank_no
     # as merging there, and makes a second run (arq runs a job at least once) leave no duplicate.
     replace = op.kind is Kind.GRAPH_PUT or op.created_graph
     sources = _sources(op.bodies, op.base_iri)
-    if op.target.dataset:
-        result = await store.load_dataset(sources, replace=replace, progress=progress, before_write=before_write)
+    scope = None if replace else blank_node_scope
+    if op.target.dataset:  # PUT replaces the dataset, POST merges into it: quads into their own graphs
+        result = await store.load_dataset(sources, replace=replace, progress=progress, blank_node_scope=scope,
+                                          before_write=before_write)
         return Outcome(204, statements_added=result.statements, statements_removed=result.removed)
-    result = await store.load(sources, graph=op.graph, replace=replace, progress=progress,
-                              blank_node_scope=None if replace else blank_node_scope, before_write=before_write)
+    result = await store.load(sources, graph=op.graph, replace=replace, progress=progress, blank_node_scope=scope,
+                              before_write=before_write)
     outcome = Outcome(201 if result.created else 204, graph=op.graph, statements_added=result.statements,
                       statements_removed=result.removed)
     if op.created_graph:
         outcome.status, outcome.location = 201, op.graph
     return outcome
+
+
+async def _patch(op: Operation, store: Store, may_write: MayWrite | None) -> Outcome:
+    """PATCH: the confined update, one transaction. 204 for a graph that existed; 201 for one the update made (it
+    inserted into it); 404 for one that did not exist and still does not (the update can only have matched
+    nothing of it, so it changed nothing)."""
+    assert op.text is not None
+    existed = await store.graph_exists(op.graph)
+    await _commit_point(may_write)
+    await store.update(op.text, base_iri=op.base_iri)
+    if existed:
+        return Outcome(204, graph=op.graph)
+    if await store.graph_exists(op.graph):
+        return Outcome(201, graph=op.graph)
+    raise GraphNotFound(f"there is no {op.target.describe()} in {op.repository}, and the patch did not create it",
+                        graph=op.graph)
 
 
 async def _load_source(op: Operation, store: Store, fetch: FetchSource | None, progress: Progress | None,

@@ -28,6 +28,9 @@ class Settings:
     # Peers (CIDRs) whose Forwarded / X-Forwarded-Proto / X-Forwarded-Host say the base of IRIs when base_url is
     # unset; from anyone else those headers are ignored, and they never make an origin exempt from the egress policy.
     trusted_proxies: tuple[str, ...] = ()
+    # Origins ("https://app.example[:port]") whose pages may read the answers in a browser (CORS: web/cors.py); "*"
+    # lets any origin read, without credentials. Empty: no CORS headers at all.
+    cors_origins: tuple[str, ...] = ()
     # TOML file with [server] settings, [accounts.*], [[tokens]] and [repositories."a/r"].
     config_file: Path | None = None
     # Log lines: "text", or "json" (one object per line); one line per request and per task state change.

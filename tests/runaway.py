@@ -1,7 +1,8 @@
 """Runaway queries for the time-limit tests, and a way to see the store threads they leave running.
 
-A 3-way cross product COUNT over RUNAWAY_TRIPLES triples (8M solutions) takes the engine 2-4 s on one free core,
-all of it before its first output, so pyoxigraph cannot be stopped: it runs far past the 1-1.5 s limits of the
+A 3-way cross product COUNT over RUNAWAY_TRIPLES triples (27M solutions) takes the engine 2-3 s on one free core of
+a fast day (8M took 0.67 s on 2026-12-02, too little for the tests' limits; 2-4 s on a slow day), all of it before
+its first output, so pyoxigraph cannot be stopped: it runs far past the 1-1.5 s limits of the
 tests, and ends by itself a few seconds later. Tests wait for those threads (wait_until_idle) before they end, so
 that none is left to slow down the tests after them.
 """
@@ -17,7 +18,7 @@ import aiohttp
 
 from graphstore_async.store.streams import ThreadStream
 
-RUNAWAY_TRIPLES = 200
+RUNAWAY_TRIPLES = 300
 CROSS_COUNT = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"
 CROSS_SELECT = "SELECT * WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"  # streamed: it stops when its reader goes
 IDLE_TIMEOUT_S = 60.0

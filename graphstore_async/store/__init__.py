@@ -93,9 +93,10 @@ class Store(Protocol):
         has been validated and before anything is written; False raises Cancelled, with nothing written."""
         ...
 
-    async def load_dataset(self, sources: Sequence[Source], *, replace: bool,
-                           progress: Progress | None = None, before_write: BeforeWrite | None = None) -> LoadResult:
-        """Read quads (their own graphs kept) into the store, all or nothing."""
+    async def load_dataset(self, sources: Sequence[Source], *, replace: bool, progress: Progress | None = None,
+                           blank_node_scope: str | None = None, before_write: BeforeWrite | None = None) -> LoadResult:
+        """Read quads (their own graphs kept) into the store, all or nothing; `blank_node_scope` as for `load`
+        (a blank node naming a graph too)."""
         ...
 
     async def dump(self, *, format: Format, target: Target = DATASET) -> ByteStream:

@@ -25,12 +25,11 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import pyoxigraph as ox
 
 from graphstore_async.errors import (
-    BadRequest,
     Cancelled,
     GraphNotFound,
     QueryTimeout,
@@ -53,15 +52,8 @@ from graphstore_async.store.calls import Calls
 from graphstore_async.store.checkpoints import Checkpoint
 from graphstore_async.store.inline import answer, single_pattern
 from graphstore_async.store.limits import AccountSlots, Release, StorePools
-from graphstore_async.store.parsing import (
-    DEFAULT_BODY_DEPTH,
-    RDF,
-    RESULTS,
-    parse_options,
-    query_os_error,
-    sparql_syntax_problem,
-    validate,
-)
+from graphstore_async.store.parsing import DEFAULT_BODY_DEPTH, RDF, parse_options, sparql_syntax_problem, validate
+from graphstore_async.store.querying import count, node, outside, query_options, query_writer
 from graphstore_async.store.streams import ThreadStream, Whole
 from graphstore_async.store.writes import BATCH, add, empty, put_back, replace_in_one_update
 from graphstore_async.targets import DATASET, GraphName, Target
@@ -159,40 +151,8 @@ class EmbeddedStore:
         self, query: str, *, format: Format, dataset: Dataset | None = None, base_iri: str | None = None,
         limits: QueryLimits | None = None,
     ) -> ByteStream:
-        kwargs: dict[str, Any] = {"base_iri": base_iri}
-        if dataset:
-            kwargs["default_graph"] = [ox.NamedNode(iri) for iri in dataset.default_graphs]
-            kwargs["named_graphs"] = [ox.NamedNode(iri) for iri in dataset.named_graphs]
-
-        def write(out: Any) -> None:
-            try:
-                result = self._ox.query(query, **kwargs)
-            except SyntaxError as exc:
-                raise sparql_syntax_problem(exc, "query") from exc
-            except (RuntimeError, ValueError) as exc:
-                raise BadRequest(f"the query failed: {exc}") from exc
-            except OSError as exc:
-                raise query_os_error(exc, query) from exc
-            if isinstance(result, ox.QueryTriples) and format not in RDF:
-                raise BadRequest(f"a graph result cannot be written as {format}")
-            if not isinstance(result, ox.QueryTriples) and format not in RESULTS:
-                raise BadRequest(f"a SELECT or ASK result cannot be written as {format}")
-            failure: Exception | None = None
-            try:  # solutions are computed as they are written: a SERVICE call can fail here too
-                if isinstance(result, ox.QueryTriples):
-                    result.serialize(out, RDF[format])
-                else:
-                    result.serialize(out, RESULTS[format])
-            except (RuntimeError, ValueError) as exc:
-                failure = BadRequest(f"the query failed: {exc}")
-            except OSError as exc:
-                failure = query_os_error(exc, query)
-            # The result must be dropped on this thread (pyoxigraph's results may not cross threads), so the
-            # error that goes to the reader is made without a traceback that would keep it alive.
-            del result
-            if failure is not None:
-                raise failure
-
+        kwargs = query_options(dataset, base_iri)
+        write = query_writer(lambda: self._ox, query, format, kwargs)
         inline = ((lambda: answer(self._ox, query, format, kwargs)) if not dataset and single_pattern(query)
                   else None)
         return await self._limited_stream(write, limits or QueryLimits(), inline=inline)
@@ -292,21 +252,21 @@ class EmbeddedStore:
             return await self._run(self._load, sources, graph, replace, False, progress, blank_node_scope,
                                    before_write)
 
-    async def load_dataset(self, sources: Sequence[Source], *, replace: bool,
-                           progress: Progress | None = None, before_write: BeforeWrite | None = None) -> LoadResult:
+    async def load_dataset(self, sources: Sequence[Source], *, replace: bool, progress: Progress | None = None,
+                           blank_node_scope: str | None = None, before_write: BeforeWrite | None = None) -> LoadResult:
         async with self._write_lock:
-            return await self._run(self._load, sources, None, replace, True, progress, None, before_write)
+            return await self._run(self._load, sources, None, replace, True, progress, blank_node_scope,
+                                   before_write)
 
     def _load(self, sources: Sequence[Source], graph: GraphName, replace: bool, dataset: bool,
               progress: Progress | None, blank_node_scope: str | None, before_write: BeforeWrite | None,
               ) -> LoadResult:
         statements = 0
         for source in sources:
-            statements += validate(source, triples_only=not dataset, progress=progress, before=statements,
-                                    max_body_depth=self._max_body_depth)
+            statements += validate(source, progress=progress, before=statements, max_body_depth=self._max_body_depth)
         if before_write is not None and not before_write():
             raise Cancelled("the import was cancelled before it wrote anything")
-        live, target = self._ox, _node(graph)  # `live` is written; readers may be given a checkpoint of it
+        live, target = self._ox, node(graph)  # `live` is written; readers may be given a checkpoint of it
         created = graph is not None and not live.contains_named_graph(target)
         removed = (len(live) if dataset else 0 if created else self._count(graph)) if replace else 0
         result = LoadResult(created=created, statements=statements, removed=removed)
@@ -323,7 +283,7 @@ class EmbeddedStore:
         # A named graph's statements are removed one by one, unless the rest of the store is much smaller: then
         # clearing it all and copying the rest back from the checkpoint is the faster way (writes.py).
         copy_rest = (replace and graph is not None
-                     and _outside(live, target, removed // COPY_REST_RATIO + 1) * COPY_REST_RATIO <= removed)
+                     and outside(live, target, removed // COPY_REST_RATIO + 1) * COPY_REST_RATIO <= removed)
         everything = dataset or copy_rest
 
         def write(store: Any, before: Any) -> None:
@@ -377,7 +337,7 @@ class EmbeddedStore:
         else:
             if not await self.graph_exists(target.graph):
                 raise GraphNotFound(f"there is no {target.describe()} in this repository", graph=target.graph)
-            options = {"from_graph": _node(target.graph)}
+            options = {"from_graph": node(target.graph)}
 
         def write(out: Any) -> None:
             self._ox.dump(out, RDF[format], **options)
@@ -398,15 +358,15 @@ class EmbeddedStore:
 
     async def clear_graph(self, graph: GraphName) -> None:
         async with self._write_lock:
-            await self._run(lambda: self._ox.clear_graph(_node(graph)))
+            await self._run(lambda: self._ox.clear_graph(node(graph)))
 
     async def remove_graph(self, graph: GraphName) -> int | None:
         def remove() -> int | None:
-            node = _node(graph)
-            if graph is not None and not self._ox.contains_named_graph(node):
+            target = node(graph)
+            if graph is not None and not self._ox.contains_named_graph(target):
                 return None
             removed = self._count(graph)
-            self._ox.remove_graph(node)
+            self._ox.remove_graph(target)
             return removed
 
         async with self._write_lock:
@@ -418,12 +378,7 @@ class EmbeddedStore:
         return await self._read(self._count, target.graph)
 
     def _count(self, graph: GraphName) -> int:
-        if graph is None:
-            solutions = self._ox.query("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")
-        else:
-            iri = ox.NamedNode(graph)  # a valid IRI, so safe to write between < and >
-            solutions = self._ox.query(f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH {iri} {{ ?s ?p ?o }} }}")
-        return int(next(iter(cast(ox.QuerySolutions, solutions)))["n"].value)
+        return count(self._ox, graph)
 
     async def close(self) -> None:
         """The server is stopping: flush, refuse new work, end the streams (a query inside the engine keeps its
@@ -434,16 +389,4 @@ class EmbeddedStore:
         for stream in streams:
             stream.abandon(StoreUnavailable("the server is stopping"))
         del self._ox
-
-
-def _node(graph: GraphName) -> Any:
-    return ox.DefaultGraph() if graph is None else ox.NamedNode(graph)
-
-
-def _outside(store: Any, graph: Any, limit: int) -> int:
-    """How many statements the store holds outside a named graph, counting up to `limit` (reading, at most, the
-    graph's statements and `limit` others)."""
-    query = (f"SELECT (COUNT(*) AS ?n) WHERE {{ SELECT * WHERE {{ {{ ?s ?p ?o }} UNION "
-             f"{{ GRAPH ?g {{ ?s ?p ?o }} FILTER (?g != {graph}) }} }} LIMIT {limit} }}")
-    return int(next(iter(store.query(query)))["n"].value)
 

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import pyoxigraph as ox
 
 from graphstore_async.formats import Format
-from graphstore_async.store.parsing import RDF, RESULTS
+from graphstore_async.store.parsing import RDF, RESULTS, write_results
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
@@ -111,7 +111,7 @@ def answer(store: Any, query: str, fmt: Format, kwargs: dict[str, Any]) -> bytes
                 return None
             result.serialize(out, RDF[fmt])
         elif fmt in RESULTS:
-            result.serialize(out, RESULTS[fmt])
+            write_results(result, out, fmt)
         else:
             return None
     except Exception:  # past the budget (_OverBudget), or an error in the query

@@ -14,7 +14,7 @@ from typing import Any
 import pyoxigraph as ox
 
 from graphstore_async import bounds, formats
-from graphstore_async.errors import BadGateway, BadRequest, StoreUnavailable, SyntaxProblem
+from graphstore_async.errors import BadGateway, StoreUnavailable, SyntaxProblem
 from graphstore_async.store import Progress, Source
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,7 @@ LINE_FORMATS = frozenset({formats.N_TRIPLES, formats.N_QUADS})
 _LABEL = re.compile(rb"_:[\w\-:\x80-\xff]++(?:\.+[\w\-:\x80-\xff]++)*+")
 _BLOOM_BITS = 1 << 25  # 4 MiB: about 1 false "seen" in 10,000 labels for a million labels
 SHARED_LABELS_LIMIT = 100_000  # past this many labels shared between blocks, every line with a label is kept back
+_QUADS_OF = {formats.N_TRIPLES: formats.N_QUADS, formats.TURTLE: formats.TRIG}  # a triples format's quads format
 
 RDF = {  # our formats as pyoxigraph's
     formats.TURTLE: ox.RdfFormat.TURTLE,
@@ -48,6 +49,18 @@ RESULTS = {  # result formats as pyoxigraph's
     formats.CSV: ox.QueryResultsFormat.CSV,
     formats.TSV: ox.QueryResultsFormat.TSV,
 }
+# An ASK answer in CSV and TSV, which the SPARQL 1.1 CSV/TSV note leaves out: as Jena writes it (and reads it back,
+# as SPARQLWrapper's users do), a one-column table `_askResult` holding true or false. pyoxigraph writes a bare word.
+BOOLEAN_TABLES = {formats.CSV: (b"_askResult\r\n", b"\r\n"), formats.TSV: (b"?_askResult\n", b"\n")}
+
+
+def write_results(result: Any, out: Any, fmt: formats.Format) -> None:
+    """A SELECT or ASK answer in one of RESULTS."""
+    if isinstance(result, ox.QueryBoolean) and fmt in BOOLEAN_TABLES:
+        header, end = BOOLEAN_TABLES[fmt]
+        out.write(header + (b"true" if result else b"false") + end)
+    else:
+        result.serialize(out, RESULTS[fmt])
 
 
 def parse_options(source: Source) -> dict[str, Any]:
@@ -59,8 +72,9 @@ def parse_options(source: Source) -> dict[str, Any]:
 
 
 def scoped_quads(sources: Sequence[Source], target: Any, scope: str) -> Iterator[Any]:
-    """The sources' triples in `target`, each blank node named `{scope}{n:x}` by order of first appearance
-    (parsing is deterministic, so a second pass over the same sources names them the same)."""
+    """The sources' triples in `target` (None: each quad in its own graph), each blank node named `{scope}{n:x}` by
+    order of first appearance (parsing is deterministic, so a second pass over the same sources names them the
+    same)."""
     names: dict[str, Any] = {}
     blank, quad = ox.BlankNode, ox.Quad
 
@@ -75,7 +89,8 @@ def scoped_quads(sources: Sequence[Source], target: Any, scope: str) -> Iterator
     for source in sources:
         names.clear()  # blank node labels are local to a document
         for q in ox.parse(**parse_options(source), rename_blank_nodes=False):
-            yield quad(named(q.subject), q.predicate, named(q.object), target)
+            yield quad(named(q.subject), q.predicate, named(q.object),
+                       named(q.graph_name) if target is None else target)
 
 
 def line_blocks(path: Path, size: int) -> Iterator[bytes]:
@@ -161,14 +176,12 @@ def _bounded(source: Source, max_body_depth: int) -> None:
     bounds.check_body(source.format, chunks, max_body_depth)
 
 
-def validate(source: Source, *, triples_only: bool, progress: Progress | None = None, before: int = 0,
-              max_body_depth: int = DEFAULT_BODY_DEPTH) -> int:
+def validate(source: Source, *, progress: Progress | None = None, before: int = 0,
+             max_body_depth: int = DEFAULT_BODY_DEPTH) -> int:
     """Parse a source once without storing it (after its bounds are checked); the number of statements, or
     SyntaxProblem / TooComplex."""
     _bounded(source, max_body_depth)
     options = parse_options(source)
-    if triples_only:
-        options["without_named_graphs"] = True
     try:
         if progress is None:
             return sum(1 for _ in ox.parse(**options))
@@ -179,19 +192,33 @@ def validate(source: Source, *, triples_only: bool, progress: Progress | None = 
         progress(before + count)
         return count
     except SyntaxError as exc:
-        if "named graphs are not allowed" in str(exc).lower():
-            # Quads in named graphs cannot go into one graph; say so rather than silently move them.
-            raise BadRequest(
-                f"the {source.format} body has quads in named graphs; a graph target takes triples only"
-            ) from exc
-        raise rdf_syntax_problem(exc, source) from exc
+        raise rdf_syntax_problem(exc, source, hint=_sibling_hint(source, exc.lineno)) from exc
 
 
-def rdf_syntax_problem(exc: SyntaxError, source: Source) -> SyntaxProblem:
+def rdf_syntax_problem(exc: SyntaxError, source: Source, hint: str = "") -> SyntaxProblem:
     line, column = exc.lineno, exc.offset
     message = _PARSER_PREFIX.sub("", str(exc.msg or exc))
     where = f" at line {line}, column {column}" if line else ""
-    return SyntaxProblem(f"the {source.format} body does not parse{where}: {message}", line=line, column=column)
+    return SyntaxProblem(f"the {source.format} body does not parse{where}: {message}{hint}", line=line, column=column)
+
+
+def _sibling_hint(source: Source, line: int | None) -> str:
+    """For a triples format that failed where its quads format (the same syntax, and graphs) goes further: a body
+    of quads sent with the wrong type, which a hint names. Only on the error path: it costs a second parse, of the
+    body up to where that one fails."""
+    sibling = _QUADS_OF.get(source.format)
+    if sibling is None or line is None:
+        return ""
+    try:
+        for _ in ox.parse(**{**parse_options(source), "format": RDF[sibling]}):
+            pass
+    except SyntaxError as exc:
+        if exc.lineno is None or exc.lineno <= line:
+            return ""
+    except ValueError:
+        return ""
+    return (f"; the body looks like {sibling} (it names graphs): send it as {sibling.media_type}, which a graph "
+            "target takes too (every quad goes into that graph)")
 
 
 def sparql_syntax_problem(exc: SyntaxError, what: str) -> SyntaxProblem:

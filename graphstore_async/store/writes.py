@@ -11,6 +11,8 @@ A large N-Triples or N-Quads body is stored in blocks of whole lines, each by `b
 and indexes it in Rust without the GIL, so two blocks are stored at once on two cores, and no statement becomes a
 Python object. Other formats are parsed into Python quads and stored in batches with `bulk_extend`, which holds the
 GIL throughout. Both keep memory flat: pyoxigraph's bulk_load of a whole file holds ~800 MiB for 1M statements.
+A body of quads (TriG, N-Quads) sent to one graph is parsed into Python quads too, each made again in that graph
+(the engine's loaders keep a quad's own graph): in one `extend` when small, else in batches.
 """
 
 from __future__ import annotations
@@ -41,9 +43,10 @@ BATCH = 20_000  # statements a call gives pyoxigraph at once (it holds the GIL w
 REMOVE_BATCH = 10_000  # statements removed by one update: it holds them in memory, ~1.4 KiB each, until it commits
 FLUSH_EVERY = 20_000  # statements removed between flushes: deletions fill RocksDB's memtables, ~0.6 KiB each
 # A bulk_load holds ~750 B a statement while it parses (measured), and each one's files are compacted into the
-# store's by RocksDB (the more loads, the more compaction): 3 MiB, ~30,000 statements, is what two loads at once
-# and the RSS bound allow.
-BLOCK_BYTES = 3 * 1024**2
+# store's by RocksDB (the more loads, the more compaction). make bench, 2026-12-02, the same quiet machine: 3 MiB
+# blocks (~30,000 statements) gave 1.48x bulk_load at 1M and 0.77x at 10M but a peak of 114 MiB over idle; 2 MiB
+# blocks gave 1.33x, 0.82x and 75 MiB.
+BLOCK_BYTES = 2 * 1024**2
 LOADERS = 2  # blocks stored at once, each on a core
 TRIM_EVERY = 4  # blocks stored between two trims of the heap (_release_memory)
 # Parsed by oxttl, whose lenient mode only skips checks (IRIs, language tags, datatypes): the same quads from a body
@@ -153,7 +156,7 @@ def add(store: Any, sources: Sequence[Source], target: Any, dataset: bool, small
         add = store.extend if small else store.bulk_extend
         # In batches: pyoxigraph holds the GIL while it stores what it is given, and the event loop of
         # this process must not stall for the whole import.
-        scoped = scoped_quads(sources, target, blank_node_scope)
+        scoped = scoped_quads(sources, None if dataset else target, blank_node_scope)
         while batch := list(itertools.islice(scoped, BATCH)):
             add(batch)
     else:
@@ -165,19 +168,26 @@ def add(store: Any, sources: Sequence[Source], target: Any, dataset: bool, small
 
 def _write(store: Any, source: Source, target: Any, small: bool) -> None:
     options = parse_options(source)
-    if small:
+    # Quads (TriG, N-Quads) into one graph: the engine's loaders keep each quad's own graph, whatever `to_graph`
+    # says, so every quad is made again in the target, from the parser.
+    into_one = target is not None and source.format.is_dataset
+    if small and not into_one:
         if target is not None:
             options["to_graph"] = target
         store.load(**options)  # one transaction
         return
-    if source.format in LINE_FORMATS:
+    if source.format in LINE_FORMATS and not small and not into_one:
         _write_lines(store, source, target)
         return
     # Large: in batches, so that memory stays flat and the GIL, which bulk_extend holds while it stores a batch,
     # comes back often. Each batch is taken from the parser as the engine stores it: no list of Python quads.
     parsed = ox.parse(**options, rename_blank_nodes=True,  # fresh blank nodes, as every load must have
                       lenient=source.format in _LENIENT)
-    for batch in _batches(_in_graph(parsed, target), BATCH):
+    quads = _in_graph(parsed, target, remake=into_one)
+    if small:
+        store.extend(quads)  # one transaction
+        return
+    for batch in _batches(quads, BATCH):
         store.bulk_extend(batch)
 
 
@@ -236,9 +246,10 @@ def _store_blocks(store: Any, blocks: Iterable[bytes], shared: frozenset[bytes] 
     return None if back is None else b"".join(back)
 
 
-def _in_graph(quads: Iterable[Any], target: Any) -> Iterable[Any]:
-    """Triples parse into the default graph already; into a named graph each quad is made again in Python."""
-    if target is None or isinstance(target, ox.DefaultGraph):
+def _in_graph(quads: Iterable[Any], target: Any, *, remake: bool = False) -> Iterable[Any]:
+    """Triples parse into the default graph already; into a named graph (or, `remake`, quads into any graph) each
+    quad is made again in Python."""
+    if target is None or (isinstance(target, ox.DefaultGraph) and not remake):
         return quads
     return (ox.Quad(q.subject, q.predicate, q.object, target) for q in quads)
 

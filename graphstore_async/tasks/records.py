@@ -201,6 +201,10 @@ class Tasks:
     async def count_read(self, task_id: str) -> int:
         return int(await self._redis.hincrby(self.keys.task(task_id), "reads", 1))  # type: ignore[misc]
 
+    async def reads(self, task_id: str) -> int:
+        """How often the result was read (a HEAD of the monitor counts none)."""
+        return int(await self._redis.hget(self.keys.task(task_id), "reads") or 0)  # type: ignore[misc]
+
     async def listing(self, account: str | None, limit: int) -> list[View]:
         """Newest first: an account's tasks, or (None) everybody's — with their deliveries, in one round trip."""
         index = self.keys.all_tasks if account is None else self.keys.account_index(account)

@@ -7,11 +7,12 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from redis.asyncio import Redis
 
 from graphstore_async.auth import AccessControl
 from graphstore_async.egress import EgressPolicy
+from graphstore_async.errors import MethodNotAllowed
 from graphstore_async.fetching import Fetcher
 from graphstore_async.metrics import Metrics
 from graphstore_async.repositories import Repositories
@@ -40,6 +41,7 @@ from graphstore_async.web.context import (
     TASKS,
     WORKERS,
 )
+from graphstore_async.web.cors import Cors
 from graphstore_async.web.middlewares import observe
 from graphstore_async.web.protocol import ProblemApplication
 
@@ -58,6 +60,9 @@ def create_app(settings: Settings, access: AccessControl | None = None) -> web.A
     app[ACCESS] = access if access is not None else AccessControl.from_toml(settings.config_file)
     app[EGRESS] = EgressPolicy.from_settings(settings)
     app[METRICS] = Metrics()  # this application's own registry: never prometheus_client's global one
+    cors = Cors.from_settings(settings)
+    if cors:  # off, not even a hook to call, unless cors_origins lists origins
+        app.on_response_prepare.append(cors.on_response_prepare)
     app.cleanup_ctx.append(_repositories)
     app.cleanup_ctx.append(_metrics)
     app.cleanup_ctx.append(_redis)
@@ -71,11 +76,11 @@ def create_app(settings: Settings, access: AccessControl | None = None) -> web.A
     app.router.add_delete("/tasks/{task_id}", tasks.cancel)
     app.router.add_get("/tasks/{task_id}/status", tasks.status)
     app.router.add_get("/tasks/{task_id}/events", tasks.events)
-    app.router.add_get(REPO + "/sparql", sparql.handle, allow_head=False)
+    app.router.add_get(REPO + "/sparql", sparql.handle)  # and HEAD, as every GET
     app.router.add_route("POST", REPO + "/sparql", sparql.handle)
     for path in (REPO + "/service", REPO + "/service/{path:.+}"):
         app.router.add_get(path, graphstore.handle)  # and HEAD (allow_head)
-        for method in ("PUT", "POST", "DELETE"):
+        for method in ("PUT", "POST", "DELETE", "PATCH"):
             app.router.add_route(method, path, graphstore.handle)
     app.router.add_get(REPO + "/views", views.listing)
     app.router.add_get(REPO + "/{view}", views.run)  # after sparql, service and views: those names are taken
@@ -85,7 +90,35 @@ def create_app(settings: Settings, access: AccessControl | None = None) -> web.A
     app.router.add_get(REPO, admin.repository_get)
     app.router.add_route("PUT", REPO, admin.repository_put)
     app.router.add_route("DELETE", REPO, admin.repository_delete)
+    _answer_every_method(app.router)  # last: after it, a resource takes no route
     return app
+
+
+def _answer_every_method(router: web.UrlDispatcher) -> None:
+    """End every resource with a route for any other method, so that the first resource whose path matches a
+    request answers it, whatever its method: its own handler, OPTIONS (204 and Allow), or 405 with the same Allow.
+    Without it aiohttp went on to the next resource whose path matched (`/{account}/{repo}/{view}` matches
+    …/sparql: a PUT there reached the views' handler), and its 405 listed the methods of every resource matching
+    the path (on /sparql: DELETE, GET, HEAD, POST, PUT, of which HEAD, PUT and DELETE failed)."""
+    for resource in router.resources():
+        if isinstance(resource, web.Resource):
+            resource.add_route(hdrs.METH_ANY, _other_method)
+
+
+def allowed_methods(resource: web.AbstractResource | None) -> list[str]:
+    """The methods a resource answers, as its routes say: every route a handler was added for, and OPTIONS."""
+    methods = {route.method for route in resource or () if route.method != hdrs.METH_ANY}
+    return sorted(methods | {hdrs.METH_OPTIONS})
+
+
+async def _other_method(request: web.Request) -> web.Response:
+    """A method the resource has no handler for: OPTIONS is 204 with its Allow (web/cors.py adds what a
+    preflight needs), any other 405 with the same Allow."""
+    allow = ", ".join(allowed_methods(request.match_info.route.resource))
+    if request.method == hdrs.METH_OPTIONS:
+        return web.Response(status=204, headers={hdrs.ALLOW: allow})
+    raise MethodNotAllowed(f"{request.method} is not allowed on {request.path}; allowed: {allow}",
+                           headers={hdrs.ALLOW: allow})
 
 
 async def _repositories(app: web.Application) -> AsyncIterator[None]:

@@ -58,6 +58,8 @@ class Asked:
 
 def asked_of(request: web.Request, policy: EgressPolicy) -> Asked | None:
     """None for a synchronous request; the checked terms of an asynchronous one; 400 for bad values."""
+    if request.method == "HEAD":  # answers what GET would, without its body: never a task
+        return None
     mode = request.headers.get("Accept-Asynchronous", "execute").strip().lower()
     if mode not in ("notify", "execute"):
         raise BadAsyncHeader(f"Accept-Asynchronous must be 'notify' or 'execute', not {mode!r}",

@@ -156,6 +156,19 @@ async def read_small(request: web.Request, limits: Limits, max_bytes: int) -> by
     return b"".join(parts)
 
 
+async def read_utf8(request: web.Request, limits: Limits, max_bytes: int) -> str:
+    """A small body (`read_small`) that must be UTF-8 text: 415 for another declared charset, 400 for bytes that
+    are not UTF-8."""
+    charset = formats.charset_of(request.headers.get("Content-Type"))
+    if charset not in (None, "utf-8", "utf8"):
+        raise UnsupportedMediaType(f"the body must be UTF-8, not {charset}", charset=charset)
+    raw = await read_small(request, limits, max_bytes)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"the body is not UTF-8: {exc}") from exc
+
+
 async def spool_multipart(request: web.Request, directory: Path, limits: Limits,
                           durable: bool = False) -> list[SpooledBody]:
     """Each part of a multipart/form-data body in a file of its own, with the part's RDF format."""

@@ -13,7 +13,7 @@ import random
 import time
 from http import HTTPStatus
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.typedefs import Handler
 from redis.exceptions import RedisError
@@ -71,9 +71,12 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 def route_of(request: web.Request) -> str:
-    """The template of the route that matched (`/{account}/{repo}/sparql`), never the path: labels stay few."""
-    resource = request.match_info.route.resource
-    return resource.canonical if resource is not None else UNMATCHED
+    """The template of the route that matched (`/{account}/{repo}/sparql`), never the path: labels stay few. A
+    method the resource has no handler for (app.py's route for any other method: 405) matched no route."""
+    route = request.match_info.route
+    if route.resource is None or (route.method == hdrs.METH_ANY and request.method != hdrs.METH_OPTIONS):
+        return UNMATCHED
+    return route.resource.canonical
 
 
 def problem_for(request: web.Request, exc: Exception) -> web.StreamResponse:

@@ -20,7 +20,7 @@ from graphstore_async.formats import PROBLEM_JSON
 from graphstore_async.tasks.records import Task, Tasks
 from graphstore_async.taskstatus import TaskStatus
 from graphstore_async.web import context
-from graphstore_async.web.responses import accepts_gzip
+from graphstore_async.web.responses import gzipped
 
 CHUNK_BYTES = 256 * 1024
 WAIT_POLL_S = 0.05
@@ -39,8 +39,9 @@ async def wait_for_end(tasks: Tasks, task_id: str, timeout_s: float) -> Task | N
 async def result_response(request: web.Request, task: Task, *, synchronous: bool) -> web.StreamResponse:
     settings = context.settings(request)
     spool = request.app[context.SPOOL]
-    reads = await request.app[context.TASKS].count_read(task.id)
-    if settings.monitor_reads and reads > settings.monitor_reads:
+    head = request.method == "HEAD"  # what a GET would answer now, without reading the result
+    reads = await (request.app[context.TASKS].reads if head else request.app[context.TASKS].count_read)(task.id)
+    if settings.monitor_reads and reads + head > settings.monitor_reads:
         raise NotFound(f"the result of task {task.id} has been read already", task=task.id)
     last_read = bool(settings.monitor_reads) and reads == settings.monitor_reads
     status, content_type, body = _parts(task, spool.result(task.id))
@@ -52,12 +53,12 @@ async def result_response(request: web.Request, task: Task, *, synchronous: bool
     response = web.StreamResponse(status=status if synchronous else 200, headers=headers)
     if content_type:
         response.headers["Content-Type"] = content_type
-        if accepts_gzip(request):
-            response.enable_compression(web.ContentCoding.gzip)
+        gzipped(request, response)
     await response.prepare(request)
     if isinstance(body, bytes):
-        await response.write(body)
-    else:
+        if not head:
+            await response.write(body)
+    elif not head:
         async for chunk in _chunks(body):
             await response.write(chunk)
     await response.write_eof()

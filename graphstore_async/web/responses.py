@@ -1,9 +1,11 @@
-"""Writing responses: streamed bodies (gzip on request), problem+json."""
+"""Writing responses: streamed bodies (gzip on request), the same headers without the body for a HEAD whose GET
+would stream one, problem+json."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import TypeVar
 
 from aiohttp import web
 
@@ -36,11 +38,7 @@ async def stream(
     if whole is not None:
         await body.aclose()
         return _whole(request, whole, fmt, status, headers)
-    response = web.StreamResponse(status=status, headers=headers)
-    response.headers["Content-Type"] = fmt.content_type
-    response.headers["Vary"] = "Accept, Accept-Encoding"
-    if accepts_gzip(request):
-        response.enable_compression(web.ContentCoding.gzip)
+    response = _described(request, web.StreamResponse(status=status, headers=headers), fmt)
     try:
         await response.prepare(request)
         if request.method != "HEAD":
@@ -61,10 +59,33 @@ async def stream(
 
 def _whole(request: web.Request, body: bytes, fmt: Format, status: int,
            headers: Mapping[str, str] | None) -> web.Response:
-    response = web.Response(status=status, headers=headers, body=body)
+    return _described(request, web.Response(status=status, headers=headers, body=body), fmt)
+
+
+def headers_only(request: web.Request, fmt: Format, *, status: int = 200) -> web.StreamResponse:
+    """The answer to a HEAD whose GET would stream a body in `fmt`: the headers `stream` would send."""
+    return _described(request, web.StreamResponse(status=status), fmt)
+
+
+_Response = TypeVar("_Response", bound=web.StreamResponse)
+
+
+def _described(request: web.Request, response: _Response, fmt: Format) -> _Response:
+    """A body's headers: its type, what it varies on, and gzip when the client takes it."""
     response.headers["Content-Type"] = fmt.content_type
     response.headers["Vary"] = "Accept, Accept-Encoding"
-    if accepts_gzip(request):
+    return gzipped(request, response)
+
+
+def gzipped(request: web.Request, response: _Response) -> _Response:
+    """The response gzipped if the client takes gzip. A streamed answer to a HEAD only says so: aiohttp's
+    compressor would write the end of an empty gzip stream (20 bytes) after a HEAD's headers, where no body may
+    be. A whole body is compressed at once, and a HEAD sends none of it but its compressed length."""
+    if not accepts_gzip(request):
+        return response
+    if request.method == "HEAD" and not isinstance(response, web.Response):
+        response.headers["Content-Encoding"] = web.ContentCoding.gzip.value
+    else:
         response.enable_compression(web.ContentCoding.gzip)
     return response
 

@@ -1,4 +1,6 @@
-"""SPARQL 1.1 Protocol at /{account}/{repo}/sparql: query by GET, POST form and POST direct; update by POST."""
+"""SPARQL 1.1 Protocol at /{account}/{repo}/sparql: query by GET, POST form and POST direct; update by POST; with
+no query, GET answers the endpoint's Service Description (description.py). HEAD answers what GET would, without
+its body (and never as a task)."""
 
 from __future__ import annotations
 
@@ -13,11 +15,12 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 from multidict import MultiDict
 
-from graphstore_async import bounds, formats, params, sparqltext
+from graphstore_async import bounds, description, formats, params, sparqltext
 from graphstore_async.auth import Grant
 from graphstore_async.errors import BadRequest, EgressRefused, FetchRefused, UnsupportedMediaType
 from graphstore_async.operations import FetchSource, Kind, Operation
 from graphstore_async.params import absolute_iri
+from graphstore_async.repositories import Repository
 from graphstore_async.sparqltext import QueryForm
 from graphstore_async.store import Dataset, Source, Store
 from graphstore_async.targets import Target
@@ -27,6 +30,8 @@ from graphstore_async.web.bodies import read_small
 MAX_OPERATION_BYTES = 16 * 1024 * 1024
 QUERY_DATASET = ("default-graph-uri", "named-graph-uri")
 UPDATE_DATASET = ("using-graph-uri", "using-named-graph-uri")
+PROTOCOL_PARAMETERS = ("query", "update", *QUERY_DATASET, *UPDATE_DATASET, "timeout")  # none: a description
+DESCRIBED_GRAPHS_ON_LOOP = 100  # a description naming more graphs is written on a thread (1,000: 12 ms)
 OFF_LOOP_CHARS = 64 * 1024  # texts longer than this are scanned on a thread
 
 
@@ -48,9 +53,9 @@ class ProtocolRequest:
 
 async def read_operation(request: web.Request) -> ProtocolRequest:
     params: MultiDict[str] = MultiDict(request.query)
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         if "update" in params:
-            raise BadRequest("an update must be sent with POST, not GET")
+            raise BadRequest(f"an update must be sent with POST, not {request.method}")
         return _checked(params.getall("query", []), [], params)
     content_type = request.headers.get("Content-Type")
     media = formats.media_type_of(content_type)
@@ -108,6 +113,24 @@ def result_formats(form: QueryForm | None) -> tuple[Sequence[formats.Format], fo
     if form is QueryForm.ASK:
         return formats.ASK_FORMATS, formats.SPARQL_JSON
     return formats.SELECT_FORMATS, formats.SPARQL_JSON
+
+
+# Every format some query's result can take, as result_formats offers them: what the description lists.
+RESULT_FORMATS: tuple[formats.Format, ...] = tuple(dict.fromkeys(
+    fmt for form in (None, *QueryForm) for fmt in result_formats(form)[0]))
+
+
+async def describe(request: web.Request, repo: Repository) -> web.Response:
+    """The endpoint's Service Description, in Turtle or the RDF format Accept asks for."""
+    fmt = description.description_format(request.headers.get("Accept"))
+    graphs = await repo.store.named_graphs()
+    service = description.Service(f"{context.base_url(request)}{request.path}", RESULT_FORMATS, formats.RDF_FORMATS,
+                                  description.features(context.settings(request)), graphs)
+    if len(graphs) < DESCRIBED_GRAPHS_ON_LOOP:
+        body = description.serialize(description.quads(service), fmt)
+    else:
+        body = await asyncio.to_thread(lambda: description.serialize(description.quads(service), fmt))
+    return web.Response(body=body, headers={"Content-Type": fmt.content_type, "Vary": "Accept"})
 
 
 async def bounded(request: web.Request, text: str, what: str) -> sparqltext.Shape:
@@ -192,6 +215,8 @@ async def check_syntax(store: Store, text: str, shape: sparqltext.Shape, *, upda
 
 async def handle(request: web.Request) -> web.StreamResponse:
     repo = await context.repository(request, Grant.READ)  # before reading a body from a stranger
+    if request.method in ("GET", "HEAD") and not any(name in request.query for name in PROTOCOL_PARAMETERS):
+        return await describe(request, repo)
     asked = asynchronous.asked_of(request, request.app[context.EGRESS])
     read = await read_operation(request)
     if read.update is not None:

@@ -110,6 +110,8 @@ async def events(request: web.Request) -> web.StreamResponse:
     view = await visible_task(request)
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
     await response.prepare(request)
+    if request.method == "HEAD":  # the stream's headers, without waiting for its events
+        return response
     last: tuple[str, int] | None = None
     tasks = request.app[context.TASKS]
     while True:

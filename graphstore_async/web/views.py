@@ -16,7 +16,7 @@ from aiohttp import web
 
 from graphstore_async import bindings, formats, sparqltext
 from graphstore_async.auth import Grant
-from graphstore_async.errors import BadRequest, MethodNotAllowed, UnsupportedMediaType
+from graphstore_async.errors import BadRequest, UnsupportedMediaType
 from graphstore_async.operations import Kind, Operation
 from graphstore_async.web import asynchronous, context
 from graphstore_async.web.bodies import read_small
@@ -30,9 +30,6 @@ from graphstore_async.web.sparql import (
     time_limited,
 )
 
-# The endpoints that share the view's URL space, and the methods they take: a PUT there that is not a view
-# definition is a wrong method (405), not a view named "sparql" (400).
-ENDPOINT_METHODS = {"sparql": "GET, POST", "views": "GET"}
 EXTENSIONS = {f.extension: f for f in formats.ALL_FORMATS}
 EXTENSIONS["nq"] = formats.N_QUADS
 
@@ -58,9 +55,6 @@ async def put(request: web.Request) -> web.Response:
     repo = await context.repository(request, Grant.WRITE)
     name, fmt = _name_and_format(request)
     media = formats.media_type_of(request.headers.get("Content-Type"))
-    if name in ENDPOINT_METHODS and media != formats.SPARQL_QUERY:  # not a view: a wrong method on an endpoint
-        raise MethodNotAllowed(f"PUT is not allowed on {request.path}; allowed: {ENDPOINT_METHODS[name]}",
-                               headers={"Allow": ENDPOINT_METHODS[name]})
     if fmt is not None:
         raise BadRequest(f"a view's name cannot end in .{request.match_info['view'].rpartition('.')[2]}")
     if media != formats.SPARQL_QUERY:
@@ -79,9 +73,6 @@ async def put(request: web.Request) -> web.Response:
 async def delete(request: web.Request) -> web.Response:
     repo = await context.repository(request, Grant.WRITE)
     name = _name_and_format(request)[0]
-    if name in ENDPOINT_METHODS:
-        raise MethodNotAllowed(f"DELETE is not allowed on {request.path}; allowed: {ENDPOINT_METHODS[name]}",
-                               headers={"Allow": ENDPOINT_METHODS[name]})
     repo.delete_view(name)
     return web.Response(status=204)
 
@@ -95,7 +86,7 @@ async def run(request: web.Request) -> web.StreamResponse:
     name, fmt = _name_and_format(request)
     text = repo.view(name)
     accept = request.headers.get("Accept", "")
-    if request.method == "GET" and fmt is None and formats.media_type_of(accept) == formats.SPARQL_QUERY:
+    if request.method in ("GET", "HEAD") and fmt is None and formats.media_type_of(accept) == formats.SPARQL_QUERY:
         return web.Response(text=text, headers={"Content-Type": formats.SPARQL_QUERY})
     asked = asynchronous.asked_of(request, request.app[context.EGRESS])
     arguments = dict(request.query)

@@ -15,9 +15,10 @@ from graphstore_async.errors import RepositoryNotFound, SyntaxProblem, TooManyQu
 from graphstore_async.formats import Format
 from graphstore_async.settings import Settings
 from graphstore_async.store import QueryLimits, Source
-from graphstore_async.store.embedded import RDF, RESULTS, EmbeddedStore
+from graphstore_async.store.embedded import EmbeddedStore
 from graphstore_async.store.inline import INLINE_BYTES, single_pattern
 from graphstore_async.store.limits import StorePools
+from graphstore_async.store.parsing import RDF, RESULTS
 from graphstore_async.store.streams import ThreadStream, Whole
 
 EX = "http://example.org/"

@@ -161,8 +161,8 @@ def test_negotiate_weighs_the_real_type_over_its_other_name() -> None:
 @pytest.mark.parametrize(("accept", "offers"), [
     ("image/png", RDF_FORMATS),
     ("text/html, application/xhtml+xml", RDF_FORMATS),
-    ("text/*", ASK_FORMATS),  # CSV and TSV are not offered for ASK
-    ("text/csv", ASK_FORMATS),
+    ("text/turtle", ASK_FORMATS),  # ASK is a result: CSV and TSV, never a graph format
+    ("application/n-triples", ASK_FORMATS),
     ("application/sparql-results+json", RDF_FORMATS),
     ("text/turtle", SELECT_FORMATS),
     ("*/*;q=0", RDF_FORMATS),

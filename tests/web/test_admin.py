@@ -34,10 +34,13 @@ async def test_drop_repository_removes_it(server: Running, http: aiohttp.ClientS
 
 
 async def test_bad_repository_name_is_400(server: Running, http: aiohttp.ClientSession) -> None:
-    async with http.put(server.url("/tasks/x")) as response:
-        assert response.status == 400
-        problem = await response.json(content_type="application/problem+json")
-    assert "reserved" in problem["detail"]
+    for path in ("/health/x", "/anonymous/x"):  # reserved accounts that no route of their own takes
+        async with http.put(server.url(path)) as response:
+            assert response.status == 400
+            problem = await response.json(content_type="application/problem+json")
+        assert "reserved" in problem["detail"]
+    async with http.put(server.url("/tasks/x")) as response:  # the monitor's route: it takes no PUT
+        assert response.status == 405 and "PUT" not in response.headers["Allow"]
     async with http.put(server.url("/al%20ice/x")) as response:
         assert response.status == 400
 

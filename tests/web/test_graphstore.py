@@ -218,8 +218,8 @@ BAD_REQUESTS = {
     "not_gzip_at_all": ({"graph": GRAPH}, {"Content-Type": "text/turtle", "Content-Encoding": "gzip"},
                         GOOD, 400, ["corrupt"]),
     "brotli": ({"graph": GRAPH}, {"Content-Type": "text/turtle", "Content-Encoding": "br"}, GOOD, 415, ["br"]),
-    "quads_to_graph": ({"graph": GRAPH}, {"Content-Type": "application/n-quads"},
-                       GOOD.replace(b" .\n", b" <http://example.org/g> .\n"), 400, ["named graph"]),
+    "quads_as_triples": ({"graph": GRAPH}, {"Content-Type": "application/n-triples"},
+                         GOOD.replace(b" .\n", b" <http://example.org/g> .\n"), 400, ["looks like N-Quads"]),
     "relative_graph_iri": ({"graph": "graphs/one"}, {"Content-Type": "text/turtle"}, GOOD, 400,
                            ["graphs/one", "absolute"]),
     "default_and_graph": ({"graph": GRAPH, "default": ""}, {"Content-Type": "text/turtle"}, GOOD, 400,
@@ -253,8 +253,8 @@ async def test_get_graph_accept_unavailable_is_406(server: Any, http: aiohttp.Cl
     before = await seed(http, server)
     async with http.get(server.repo_url("/service"), params={"graph": GRAPH}, headers={"Accept": "image/png"}) as r:
         await assert_problem(r, 406, "image/png", "text/turtle")
-    async with http.get(server.repo_url("/service"), headers={"Accept": "text/turtle"}) as r:  # whole dataset: quads
-        await assert_problem(r, 406, "text/turtle", "application/n-quads")
+    async with http.get(server.repo_url("/service"), headers={"Accept": "image/png"}) as r:  # the whole dataset
+        await assert_problem(r, 406, "image/png", "application/n-quads")
     assert await dump_dataset(http, server) == before
 
 

@@ -196,7 +196,7 @@ async def test_construct_in_each_rdf_format(server: Any, http: aiohttp.ClientSes
 
 @pytest.mark.parametrize(("query", "accept"), [
     (SELECT_P, "image/png"),
-    (f"ASK {{ <{EX}a> ?p ?o }}", "text/csv"),
+    (f"ASK {{ <{EX}a> ?p ?o }}", "text/turtle"),
     (CONSTRUCT, "application/sparql-results+json"),
 ])
 async def test_query_accept_unavailable_is_406(server: Any, http: aiohttp.ClientSession, seeded: list[str],
