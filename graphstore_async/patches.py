@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from graphstore_async.errors import UnprocessablePatch
-from graphstore_async.sparqltext import Token, tokens
+from graphstore_async.sparqltext import Token, keyword_in, tokens
 
 MANAGEMENT = ("LOAD", "CLEAR", "CREATE", "DROP", "ADD", "MOVE", "COPY")
 NAMING = ("GRAPH", "WITH", "USING")
@@ -35,7 +35,7 @@ def confine(update: str, graph: str | None) -> str:
     UnprocessablePatch when it names a graph of its own or is not made of DELETE/INSERT operations."""
     listed = list(tokens(update))
     for token in listed:
-        named = _naming_keyword(token)
+        named = keyword_in(token, NAMING)
         if named is not None:
             raise UnprocessablePatch(
                 f"the patch names a graph ({named} at character {token.start + 1}): a PATCH changes its target "
@@ -54,16 +54,6 @@ def confine(update: str, graph: str | None) -> str:
     for position, text in sorted(insertions, reverse=True):
         update = f"{update[:position]}{text}{update[position:]}"
     return update
-
-
-def _naming_keyword(token: Token) -> str | None:
-    if token.kind == "word":
-        upper = token.text.upper()
-    elif token.kind == "pname":
-        upper = token.text.partition(":")[0].upper()
-    else:
-        return None
-    return next((word for word in NAMING if word in upper), None)
 
 
 def _operation(listed: Sequence[Token], index: int, graph: str | None, insertions: list[tuple[int, str]]) -> int:

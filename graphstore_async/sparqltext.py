@@ -114,15 +114,16 @@ def query_form(text: str) -> QueryForm | None:
     return None
 
 
-def _fetch_keyword(token: Token) -> str | None:
-    """SERVICE or LOAD if the engine could read one at the start of, or inside, this token."""
+def keyword_in(token: Token, words: Sequence[str]) -> str | None:
+    """The first of `words` (upper case) that the engine could read at the start of, or inside, this token: it
+    matches keywords case-insensitively by length with no word boundary, in a bare word or a prefix."""
     if token.kind == "word":
         upper = token.text.upper()
     elif token.kind == "pname":
         upper = token.text.partition(":")[0].upper()
     else:
         return None
-    return next((word for word in _FETCHING if word in upper), None)
+    return next((word for word in words if word in upper), None)
 
 
 def scan(text: str) -> Shape:
@@ -145,7 +146,7 @@ def scan(text: str) -> Shape:
             if data_depth is not None and depth == data_depth:
                 data_depth = None
             depth -= 1
-        keyword = _fetch_keyword(token)  # looked for inside data blocks too: the engine is the judge of those
+        keyword = keyword_in(token, _FETCHING)  # looked for inside data blocks too: the engine is the judge of those
         if keyword is not None:
             operand = _operand(listed, index) if token.text.upper() == keyword else None
             found[keyword].append(operand.text[1:-1] if operand else None)

@@ -5,6 +5,7 @@ failures without file names."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -181,18 +182,16 @@ def validate(source: Source, *, progress: Progress | None = None, before: int = 
     """Parse a source once without storing it (after its bounds are checked); the number of statements, or
     SyntaxProblem / TooComplex."""
     _bounded(source, max_body_depth)
-    options = parse_options(source)
+    count = 0
     try:
-        if progress is None:
-            return sum(1 for _ in ox.parse(**options))
-        count = 0
-        for count, _ in enumerate(ox.parse(**options), start=1):
-            if count % PROGRESS_EVERY == 0:
+        for count, _ in enumerate(ox.parse(**parse_options(source)), start=1):
+            if progress is not None and count % PROGRESS_EVERY == 0:
                 progress(before + count)
-        progress(before + count)
-        return count
     except SyntaxError as exc:
-        raise rdf_syntax_problem(exc, source, hint=_sibling_hint(source, exc.lineno)) from exc
+        raise rdf_syntax_problem(exc, source, hint=_sibling_hint(source, count)) from exc
+    if progress is not None:
+        progress(before + count)
+    return count
 
 
 def rdf_syntax_problem(exc: SyntaxError, source: Source, hint: str = "") -> SyntaxProblem:
@@ -202,20 +201,18 @@ def rdf_syntax_problem(exc: SyntaxError, source: Source, hint: str = "") -> Synt
     return SyntaxProblem(f"the {source.format} body does not parse{where}: {message}{hint}", line=line, column=column)
 
 
-def _sibling_hint(source: Source, line: int | None) -> str:
-    """For a triples format that failed where its quads format (the same syntax, and graphs) goes further: a body
-    of quads sent with the wrong type, which a hint names. Only on the error path: it costs a second parse, of the
-    body up to where that one fails."""
+def _sibling_hint(source: Source, parsed: int) -> str:
+    """For a triples format that failed after `parsed` statements where its quads format (the same syntax, and
+    graphs) reads on: a body of quads sent with the wrong type, which a hint names. Only on the error path, and
+    bounded by it: the second parse stops at the statement the first one failed on."""
     sibling = _QUADS_OF.get(source.format)
-    if sibling is None or line is None:
+    if sibling is None:
         return ""
     try:
-        for _ in ox.parse(**{**parse_options(source), "format": RDF[sibling]}):
-            pass
-    except SyntaxError as exc:
-        if exc.lineno is None or exc.lineno <= line:
+        quads = ox.parse(**{**parse_options(source), "format": RDF[sibling]})
+        if next(itertools.islice(quads, parsed, None), None) is None:
             return ""
-    except ValueError:
+    except (SyntaxError, ValueError):
         return ""
     return (f"; the body looks like {sibling} (it names graphs): send it as {sibling.media_type}, which a graph "
             "target takes too (every quad goes into that graph)")

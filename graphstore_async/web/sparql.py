@@ -25,7 +25,7 @@ from graphstore_async.sparqltext import QueryForm
 from graphstore_async.store import Dataset, Source, Store
 from graphstore_async.targets import Target
 from graphstore_async.web import asynchronous, context
-from graphstore_async.web.bodies import read_small
+from graphstore_async.web.bodies import read_utf8
 
 MAX_OPERATION_BYTES = 16 * 1024 * 1024
 QUERY_DATASET = ("default-graph-uri", "named-graph-uri")
@@ -64,14 +64,7 @@ async def read_operation(request: web.Request) -> ProtocolRequest:
             f"a SPARQL POST needs Content-Type {formats.FORM}, {formats.SPARQL_QUERY} or {formats.SPARQL_UPDATE}"
             + (f", not {media}" if media else "; the request has none"),
         )
-    charset = formats.charset_of(content_type)
-    if charset not in (None, "utf-8", "utf8"):
-        raise UnsupportedMediaType(f"SPARQL text must be UTF-8, not {charset}")
-    raw = await read_small(request, context.limits(request), MAX_OPERATION_BYTES)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadRequest(f"the body is not UTF-8: {exc}") from exc
+    text = await read_utf8(request, context.limits(request), MAX_OPERATION_BYTES)
     if media == formats.FORM:
         fields = form_fields(text) if len(text) < OFF_LOOP_CHARS else await asyncio.to_thread(form_fields, text)
         params.extend(fields)

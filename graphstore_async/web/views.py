@@ -19,7 +19,7 @@ from graphstore_async.auth import Grant
 from graphstore_async.errors import BadRequest, UnsupportedMediaType
 from graphstore_async.operations import Kind, Operation
 from graphstore_async.web import asynchronous, context
-from graphstore_async.web.bodies import read_small
+from graphstore_async.web.bodies import read_utf8
 from graphstore_async.web.sparql import (
     MAX_OPERATION_BYTES,
     OFF_LOOP_CHARS,
@@ -60,10 +60,7 @@ async def put(request: web.Request) -> web.Response:
     if media != formats.SPARQL_QUERY:
         raise UnsupportedMediaType(f"a view is stored from a body of type {formats.SPARQL_QUERY}, "
                                    f"not {media or 'none'}")
-    try:
-        text = (await read_small(request, context.limits(request), MAX_OPERATION_BYTES)).decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadRequest(f"the query is not UTF-8: {exc}") from exc
+    text = await read_utf8(request, context.limits(request), MAX_OPERATION_BYTES)
     await check_syntax(repo.store, text, await bounded(request, text, "view's query"), update=False)
     created = repo.put_view(name, text)
     return web.Response(status=201 if created else 204,
@@ -93,11 +90,7 @@ async def run(request: web.Request) -> web.StreamResponse:
     if request.method == "POST":
         if formats.media_type_of(request.headers.get("Content-Type")) != formats.FORM:
             raise UnsupportedMediaType(f"a view's arguments are POSTed as {formats.FORM}")
-        body = await read_small(request, context.limits(request), MAX_OPERATION_BYTES)
-        try:
-            arguments.update(form_fields(body.decode("utf-8")))
-        except UnicodeDecodeError as exc:
-            raise BadRequest(f"the body is not UTF-8: {exc}") from exc
+        arguments.update(form_fields(await read_utf8(request, context.limits(request), MAX_OPERATION_BYTES)))
     if len(text) < OFF_LOOP_CHARS:
         query = _bound(text, arguments)
     else:  # the bindings are placed by tokenizing the view: proportional to its size

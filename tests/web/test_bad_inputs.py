@@ -234,6 +234,34 @@ async def test_form_body_whose_percent_encoding_is_not_utf8_is_400_and_changes_n
     assert await dump_dataset(http, seeded) == before
 
 
+# Every text body (SPARQL, a view, a view's arguments, a PATCH) is read by one function (web/bodies.read_utf8): a
+# declared charset other than UTF-8 is 415 wherever it is sent, in every mode, with nothing changed or queued.
+TEXT_BODIES = {
+    "sparql-update": ("POST", "/sparql", "application/sparql-update", "INSERT DATA { <urn:a> <urn:b> <urn:c> }"),
+    "sparql-query": ("POST", "/sparql", SPARQL_QUERY, "ASK {}"),
+    "sparql-form": ("POST", "/sparql", "application/x-www-form-urlencoded", "query=ASK%20%7B%7D"),
+    "view-put": ("PUT", "/latin", SPARQL_QUERY, "SELECT * WHERE { ?s ?p ?o }"),
+    "patch": ("PATCH", f"/service?graph={GRAPH}", "application/sparql-update",
+              "INSERT DATA { <urn:a> <urn:b> <urn:c> }"),
+}
+
+
+@pytest.mark.parametrize("mode", [{}, {"Accept-Asynchronous": "notify"}, {"Prefer": "respond-async"}],
+                         ids=["now", "notify", "monitor"])
+@pytest.mark.parametrize("entry", list(TEXT_BODIES))
+async def test_text_body_in_another_charset_is_415_and_changes_nothing(
+        seeded: Running, http: aiohttp.ClientSession, entry: str, mode: dict[str, str]) -> None:
+    method, path, media, text = TEXT_BODIES[entry]
+    before = await seed_dump(http, seeded)
+    async with http.request(method, seeded.repo_url(path), data=text.encode("latin-1"),
+                            headers={"Content-Type": f"{media}; charset=ISO-8859-1", **mode}) as response:
+        await assert_problem(response, 415, "UTF-8", "iso-8859-1")
+    assert await dump_dataset(http, seeded) == before
+    async with http.get(seeded.repo_url("/latin"), headers={"Accept": SPARQL_QUERY}) as response:
+        assert response.status == 404  # no view was stored
+    await no_tasks(http, seeded)
+
+
 # -- task ids: UUIDs before they touch Redis --------------------------------------------------------------------
 
 
